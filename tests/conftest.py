@@ -1,0 +1,155 @@
+"""Shared fixtures: the app, a client, a live loopback server, and the real services.
+
+PostgreSQL, Redis and Chromium tests skip with a clear reason when the machine
+lacks them; with ``VOICE_REQUIRE_ALL=1`` (set by ``.ci/run``) they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from voice import create_app
+from voice.config import Config
+from voice.metrics import counters
+
+REQUIRE_ALL = os.environ.get("VOICE_REQUIRE_ALL") == "1"
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def missing(what: str, how: str) -> None:
+    """Skip (or fail under VOICE_REQUIRE_ALL=1) because ``what`` is not available."""
+    message = f"{what} is not available here ({how})"
+    if REQUIRE_ALL:
+        pytest.fail(message + "; VOICE_REQUIRE_ALL=1 makes this a failure", pytrace=False)
+    pytest.skip(message)
+
+
+def postgres_url_or_skip() -> str:
+    """A reachable PostgreSQL URL with a clean schema, or skip/fail."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgresql", "postgres")):
+        url = os.environ.get("VOICE_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from voice.records.store import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+    except OperationalError as exc:
+        missing("PostgreSQL", f"{url}: {str(exc).splitlines()[0]}")
+    finally:
+        engine.dispose()
+    return url
+
+
+def redis_url_or_skip() -> str:
+    """A reachable Redis URL with an empty database, or skip/fail."""
+    import redis
+
+    url = os.environ.get("REDIS_URL") or os.environ.get("VOICE_TEST_REDIS_URL", DEFAULT_REDIS)
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.flushdb()
+    except redis.RedisError as exc:
+        missing("Redis", f"{url}: {exc}")
+    finally:
+        client.close()
+    return url
+
+
+def chromium_or_skip() -> Path:
+    """Debian's Chromium, or skip/fail."""
+    if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
+        missing("Chromium", "apt-get install chromium chromium-driver")
+    return CHROMIUM
+
+
+@pytest.fixture(autouse=True)
+def _fresh_counters() -> None:
+    counters.reset()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each records test runs on a SQLite file and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'voice.db'}"
+    return postgres_url_or_skip()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """A clean Redis database (skips when Redis is absent)."""
+    return redis_url_or_skip()
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    """Test configuration: SQLite file, no models."""
+    return Config.for_testing(database_url=f"sqlite:///{tmp_path / 'voice.db'}")
+
+
+@pytest.fixture
+def app(config: Config):  # noqa: ANN201
+    """The app with test configuration."""
+    application = create_app(config)
+    yield application
+    application.extensions["voice"].calls.end_all("interrupted")
+
+
+@pytest.fixture
+def client(app):  # noqa: ANN001, ANN201
+    """Flask's test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):  # noqa: ANN001, ANN201
+    """Flask's CLI runner."""
+    return app.test_cli_runner()
+
+
+class LiveServer:
+    """The app served over a real loopback socket in a thread."""
+
+    def __init__(self, app) -> None:  # noqa: ANN001
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.port = self.server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server(app) -> Iterator[LiveServer]:  # noqa: ANN001
+    """The test app on 127.0.0.1:<free port>."""
+    with LiveServer(app) as server:
+        yield server
+
+
+def login(client, store, username: str = "desk", role: str = "receptionist") -> None:  # noqa: ANN001
+    """Create ``username`` and log the test client in."""
+    store.add_user(username, "correct-horse", role)
+    response = client.post("/login", data={"username": username, "password": "correct-horse"})
+    assert response.status_code == 302, response.data

@@ -1,0 +1,101 @@
+"""The front-desk call coach: ``create_app`` builds the Flask service.
+
+The factory reads the configuration, opens the records store (migrating it and
+closing calls a crash left open), picks the bus, loads the speech model, the
+sentiment model and the playbook (each may be missing: the service still starts
+and ``/healthz`` says what is absent), and registers the blueprints.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, jsonify, request
+
+from voice.config import Config
+
+log = logging.getLogger("voice")
+
+
+def create_app(config: Config | None = None, **services_overrides: Any) -> Flask:
+    """Build the app; ``services_overrides`` replace loaded parts (tests use fakes)."""
+    from voice.bus import make_bus
+    from voice.extensions import sock
+    from voice.loading import load_playbook, load_sentiment, load_speech
+    from voice.records import RecordStore
+    from voice.session import Services
+
+    config = config or Config.from_env()
+    logging.basicConfig(
+        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=config.secret_key,
+        TESTING=config.testing,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SOCK_SERVER_OPTIONS={"ping_interval": 25, "max_message_size": config.max_frame_bytes},
+    )
+
+    store = services_overrides.pop("store", None) or RecordStore(config.database_url)
+    store.migrate()
+    interrupted = store.close_interrupted_calls()
+    if interrupted:
+        log.warning("closed %d call(s) left open by a crash: %s", len(interrupted), interrupted)
+    services = Services(config=config, store=store, bus=services_overrides.pop("bus", None)
+                        or make_bus(config.redis_url))
+    load_speech(services)
+    load_sentiment(services)
+    load_playbook(services)
+    for name, value in services_overrides.items():
+        setattr(services, name, value)
+    app.extensions["voice"] = services
+    if not config.twilio_auth_token:
+        if config.insecure_dev:
+            log.warning("TWILIO_AUTH_TOKEN is unset and VOICE_INSECURE_DEV=1: accepting "
+                        "UNSIGNED Twilio requests (development only)")
+        else:
+            log.warning("TWILIO_AUTH_TOKEN is unset: Twilio webhooks and streams are refused "
+                        "(set it, or VOICE_INSECURE_DEV=1 for local development)")
+
+    sock.init_app(app)
+    _register_blueprints(app)
+    _register_errors(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from voice import api, auth, console, health, review
+    from voice import twilio as twilio_ingress
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(twilio_ingress.bp)
+    app.register_blueprint(console.bp)
+    app.register_blueprint(review.bp)
+    app.register_blueprint(api.bp)
+
+
+def _register_errors(app: Flask) -> None:
+    def wants_json() -> bool:
+        return request.path.startswith(("/api/", "/twilio/")) or request.accept_mimetypes.best == (
+            "application/json"
+        )
+
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    @app.errorhandler(403)
+    @app.errorhandler(400)
+    def http_error(error: Any) -> Any:
+        if wants_json():
+            return jsonify(error=error.name.lower().replace(" ", "_"),
+                           message=error.description), error.code
+        return (
+            f"<!doctype html><title>{error.code} {error.name}</title>"
+            f"<h1>{error.code} {error.name}</h1><p>{error.description}</p>",
+            error.code,
+        )

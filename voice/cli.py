@@ -1,0 +1,211 @@
+"""The ``voice`` command: serve, models, users, score, simulate, db.
+
+Operators run everything through this one command; ``voice --help`` lists it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from voice.config import Config, ConfigError
+
+
+def _config() -> Config:
+    try:
+        return Config.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
+
+
+@click.group()
+@click.version_option(package_name="voice-coach")
+def main() -> None:
+    """Front-desk call coach: live transcription, frustration and prompts for receptionists."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--threads", default=64, show_default=True, type=int,
+              help="Worker threads (each WebSocket and SSE stream holds one).")
+@click.option("--demo", is_flag=True, help="Also loop a demo call so the console shows activity.")
+@click.option("--dev", "dev_server", is_flag=True, help="Use Flask's development server.")
+def serve(host: str, port: int, threads: int, demo: bool, dev_server: bool) -> None:
+    """Run the service (the same app the Procfile runs, under gunicorn with threads)."""
+    if demo:
+        os.environ["VOICE_DEMO"] = "1"
+    config = _config()
+    click.echo(f"Call coach on http://{host}:{port}  (console: http://{host}:{port}/console)")
+    if dev_server:
+        from voice import create_app
+
+        create_app(config).run(host=host, port=port, threaded=True)
+        return
+    from gunicorn.app.base import BaseApplication
+
+    class _Gunicorn(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", 1)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", threads)
+            self.cfg.set("timeout", 120)
+            self.cfg.set("graceful_timeout", 30)
+
+        def load(self):  # noqa: ANN202 - gunicorn's hook
+            from voice import create_app
+
+            return create_app(config)
+
+    _Gunicorn().run()
+
+
+@main.group()
+def models() -> None:
+    """Speech and sentiment models: fetch, status."""
+
+
+@models.command("fetch")
+@click.option("--name", default="vosk-model-small-en-us-0.15", show_default=True,
+              help="Vosk model name on the Vosk model site.")
+@click.option("--dest", type=click.Path(path_type=Path), default=None,
+              help="Folder to unpack into (default: the models/ folder).")
+@click.option("--url", default=None, help="Download from this URL instead.")
+@click.option("--sha256", default=None, help="Expected SHA-256 of the zip.")
+def models_fetch(name: str, dest: Path | None, url: str | None, sha256: str | None) -> None:
+    """Download a Vosk speech model into models/ (progress bar, checksum, atomic unpack)."""
+    from voice.speech_models import ModelFetchError, fetch_model
+
+    target = dest or Config().models_dir
+    try:
+        path = fetch_model(name=name, dest=target, url=url, sha256=sha256)
+    except ModelFetchError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"speech model ready: {path}")
+
+
+@models.command("status")
+def models_status() -> None:
+    """Say which speech model and sentiment model the service would load."""
+    from voice.speech_models import describe_missing_model, resolve_speech_model
+
+    config = _config()
+    path = resolve_speech_model(config.vosk_model_path, config.models_dir)
+    click.echo(f"speech model: {path if path else 'missing. ' + describe_missing_model()}")
+    click.echo(f"sentiment model: {config.sentiment_model or 'offline default (MiniLM + head)'}")
+
+
+@main.group()
+def users() -> None:
+    """People who log in to the console and review pages."""
+
+
+def _store():  # noqa: ANN202 - a RecordStore
+    from voice.records import RecordStore
+
+    store = RecordStore(_config().database_url)
+    store.migrate()
+    return store
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["receptionist", "manager"]), default="receptionist",
+              show_default=True)
+@click.password_option(envvar="VOICE_USER_PASSWORD", help="At least 8 characters.")
+def users_add(username: str, role: str, password: str) -> None:
+    """Create a user (or reset their password and role)."""
+    from voice.records import RecordError
+
+    try:
+        _store().add_user(username, password, role)
+    except RecordError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"user {username} ({role}) saved")
+
+
+@users.command("list")
+def users_list() -> None:
+    """List users and their roles."""
+    for user in _store().list_users():
+        click.echo(f"{user['username']}\t{user['role']}")
+
+
+@users.command("remove")
+@click.argument("username")
+def users_remove(username: str) -> None:
+    """Delete a user."""
+    if not _store().remove_user(username):
+        raise click.ClickException(f"no user {username}")
+    click.echo(f"user {username} removed")
+
+
+@main.command("init")
+@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env"),
+              show_default=True)
+def init(env_file: Path) -> None:
+    """First-run setup: secrets in .env, the schema, and a manager login if there is none."""
+    import secrets
+
+    existing = env_file.read_text() if env_file.exists() else ""
+    added = []
+    for name in ("VOICE_SECRET_KEY", "VOICE_API_TOKEN"):
+        if f"{name}=" not in existing and not os.environ.get(name):
+            value = secrets.token_urlsafe(24)
+            existing += f"{name}={value}\n"
+            os.environ[name] = value
+            added.append(name)
+    if added:
+        env_file.write_text(existing)
+        env_file.chmod(0o600)
+        click.echo(f"wrote {', '.join(added)} to {env_file}")
+    store = _store()
+    if not store.list_users():
+        password = secrets.token_urlsafe(9)
+        store.add_user("manager", password, "manager")
+        click.echo("created the first login -> username: manager  password: " + password)
+        click.echo("(add receptionists with: voice users add NAME --role receptionist)")
+
+
+@main.group()
+def db() -> None:
+    """The records database."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the newest version."""
+    store = _store()
+    click.echo(f"database {store.kind} is up to date")
+
+
+@main.command("calls")
+@click.option("--flagged", is_flag=True, help="Only calls flagged for review.")
+@click.option("--limit", default=20, show_default=True)
+def calls(flagged: bool, limit: int) -> None:
+    """Print recent call records as JSON lines."""
+    for call in _store().list_calls(flagged=True if flagged else None, limit=limit):
+        click.echo(json.dumps(call))
+
+
+def _attach_optional_commands() -> None:
+    try:
+        from voice.frustration.cli import score_command
+
+        main.add_command(score_command, "score")
+    except ImportError as exc:  # pragma: no cover - only while a stage is missing
+        print(f"voice: score unavailable: {exc}", file=sys.stderr)
+    try:
+        from voice.simulate import simulate_command
+
+        main.add_command(simulate_command, "simulate")
+    except ImportError as exc:  # pragma: no cover
+        print(f"voice: simulate unavailable: {exc}", file=sys.stderr)
+
+
+_attach_optional_commands()

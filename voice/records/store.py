@@ -1,0 +1,540 @@
+"""The records store: the only code that opens a database session.
+
+``RecordStore`` writes calls, utterances, frustration points, prompts and
+follow-ups, and reads them back as plain dicts for the API and review pages.
+``CallRecorder`` is the per-call writer used while a call runs: when the
+database goes away it keeps the writes in order in memory, says so in the log,
+and replays them when the database answers again, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, func, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.pool import StaticPool
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from voice.events import CallStarted, FrustrationState, Prompt, Utterance
+from voice.metrics import counters
+from voice.records.tables import (
+    Call,
+    FollowUp,
+    FrustrationPoint,
+    PromptRow,
+    User,
+    UtteranceRow,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+ROLES = ("receptionist", "manager")
+PROMPT_ACTIONS = ("done", "dismissed")
+
+
+class RecordError(LookupError):
+    """A record that was asked for does not exist or cannot change that way."""
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets thread-safe settings and WAL."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    if url in ("sqlite://", "sqlite:///:memory:"):
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False}, poolclass=StaticPool
+        )
+    else:
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        if url not in ("sqlite://", "sqlite:///:memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # SQLite keeps no zone; everything is stored in UTC
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()
+
+
+class RecordStore:
+    """Reads and writes call records; thread-safe (a session per call)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed on success, rolled back on error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema."""
+        migrate(self.engine)
+
+    def ping(self) -> bool:
+        """Whether the database answers."""
+        try:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+            return True
+        except SQLAlchemyError:
+            return False
+
+    @property
+    def kind(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    # --- writes while a call runs -------------------------------------------------
+
+    def open_call(self, started: CallStarted, stream_sid: str | None = None) -> None:
+        """Create the call row (or re-open it when Twilio reconnects the stream)."""
+        with self.session() as s:
+            call = s.scalar(select(Call).where(Call.call_sid == started.call_sid))
+            if call is None:
+                call = Call(call_sid=started.call_sid)
+                s.add(call)
+                if started.started_at:
+                    call.started_at = datetime.fromisoformat(started.started_at)
+            call.stream_sid = stream_sid or call.stream_sid
+            call.from_number = started.from_number or call.from_number or ""
+            call.to_number = started.to_number or call.to_number or ""
+            call.desk = started.desk or call.desk or "front-desk"
+            call.status = "live"
+            call.ended_at = None
+            call.transcribed = started.transcribed
+            call.simulated = started.simulated
+
+    def _call_id(self, s: Session, call_sid: str) -> int:
+        call_id = s.scalar(select(Call.id).where(Call.call_sid == call_sid))
+        if call_id is None:
+            raise RecordError(f"no call {call_sid}")
+        return call_id
+
+    def add_utterance(self, utterance: Utterance) -> None:
+        """Store a final utterance."""
+        with self.session() as s:
+            s.add(
+                UtteranceRow(
+                    call_id=self._call_id(s, utterance.call_sid),
+                    speaker=utterance.speaker,
+                    text=utterance.text,
+                    t_start=utterance.t_start,
+                    t_end=utterance.t_end,
+                    final=utterance.final,
+                    words=[asdict(w) for w in utterance.words],
+                    audio=asdict(utterance.audio) if utterance.audio else None,
+                )
+            )
+
+    def add_frustration(self, state: FrustrationState) -> None:
+        """Store a point of the frustration curve."""
+        with self.session() as s:
+            s.add(
+                FrustrationPoint(
+                    call_id=self._call_id(s, state.call_sid),
+                    t=state.t,
+                    score=state.score,
+                    level=state.level,
+                    trend=state.trend,
+                    rising=state.rising,
+                    utterance_score=state.utterance_score,
+                    reasons=list(state.reasons),
+                )
+            )
+
+    def add_prompt(self, prompt: Prompt) -> None:
+        """Store a prompt card that was shown."""
+        with self.session() as s:
+            s.add(
+                PromptRow(
+                    call_id=self._call_id(s, prompt.call_sid),
+                    prompt_id=prompt.id,
+                    kind=prompt.kind,
+                    text=prompt.text,
+                    why=prompt.why,
+                    t=prompt.t,
+                )
+            )
+
+    def update_call(self, call_sid: str, **values: Any) -> None:
+        """Set summary fields on the call (caller_name, topic, peak_score …)."""
+        with self.session() as s:
+            s.execute(update(Call).where(Call.call_sid == call_sid).values(**values))
+
+    def close_call(
+        self,
+        call_sid: str,
+        status: str,
+        *,
+        flagged: bool = False,
+        flag_reasons: tuple[str, ...] | list[str] = (),
+        follow_up: str | None = None,
+        summary: dict[str, Any] | None = None,
+    ) -> bool:
+        """Close a live call; returns False when it was already closed or unknown.
+
+        A follow-up item is filed with ``follow_up`` as its summary.
+        """
+        with self.session() as s:
+            call = s.scalar(select(Call).where(Call.call_sid == call_sid))
+            if call is None or call.status != "live":
+                return False
+            call.status = status
+            call.ended_at = utcnow()
+            call.flagged = flagged
+            call.flag_reasons = list(flag_reasons)
+            for key, value in (summary or {}).items():
+                setattr(call, key, value)
+            if follow_up:
+                s.add(FollowUp(call_id=call.id, summary=follow_up))
+            return True
+
+    def close_interrupted_calls(self) -> list[str]:
+        """Mark calls left live by a crash as interrupted; returns their sids."""
+        with self.session() as s:
+            calls = s.scalars(select(Call).where(Call.status == "live")).all()
+            for call in calls:
+                call.status = "interrupted"
+                call.ended_at = utcnow()
+                s.add(
+                    FollowUp(
+                        call_id=call.id,
+                        summary="The service restarted during this call; check the caller "
+                        "was helped and call back if needed.",
+                    )
+                )
+            return [c.call_sid for c in calls]
+
+    # --- prompts and follow-ups --------------------------------------------------
+
+    def act_on_prompt(self, call_sid: str, prompt_id: str, action: str, user: str) -> dict:
+        """Record that a prompt card was ticked done or dismissed."""
+        if action not in PROMPT_ACTIONS:
+            raise RecordError(f"action must be one of {', '.join(PROMPT_ACTIONS)}")
+        with self.session() as s:
+            row = s.scalar(
+                select(PromptRow)
+                .join(Call)
+                .where(Call.call_sid == call_sid, PromptRow.prompt_id == prompt_id)
+                .order_by(PromptRow.id.desc())
+            )
+            if row is None:
+                raise RecordError(f"no prompt {prompt_id} on call {call_sid}")
+            row.status = action
+            row.acted_by = user
+            row.acted_at = utcnow()
+            return _prompt_dict(row)
+
+    def update_follow_up(
+        self,
+        follow_up_id: int,
+        *,
+        assignee: str | None = None,
+        status: str | None = None,
+        note: str | None = None,
+    ) -> dict:
+        """Assign, annotate, close or re-open a follow-up item."""
+        if status is not None and status not in ("open", "closed"):
+            raise RecordError("status must be open or closed")
+        with self.session() as s:
+            item = s.get(FollowUp, follow_up_id)
+            if item is None:
+                raise RecordError(f"no follow-up {follow_up_id}")
+            if assignee is not None:
+                item.assignee = assignee.strip() or None
+            if note is not None:
+                item.note = note
+            if status is not None and status != item.status:
+                item.status = status
+                item.closed_at = utcnow() if status == "closed" else None
+            return _follow_up_dict(item)
+
+    # --- reads ---------------------------------------------------------------------
+
+    def get_call(self, call_sid: str) -> dict | None:
+        """The whole record of one call, or None."""
+        with self.session() as s:
+            call = s.scalar(
+                select(Call)
+                .where(Call.call_sid == call_sid)
+                .options(
+                    selectinload(Call.utterances),
+                    selectinload(Call.frustration),
+                    selectinload(Call.prompts),
+                    selectinload(Call.follow_ups),
+                )
+            )
+            return call_dict(call, detail=True) if call else None
+
+    def list_calls(
+        self,
+        *,
+        flagged: bool | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[dict]:
+        """Calls newest first, optionally only flagged ones or one status."""
+        query = select(Call).options(selectinload(Call.follow_ups))
+        if flagged is not None:
+            query = query.where(Call.flagged == flagged)
+        if status:
+            query = query.where(Call.status == status)
+        query = query.order_by(Call.started_at.desc(), Call.id.desc()).limit(limit).offset(offset)
+        with self.session() as s:
+            return [call_dict(c, detail=False) for c in s.scalars(query)]
+
+    def topic_trends(self, weeks: int = 8, now: datetime | None = None) -> list[dict]:
+        """Count of calls (and flagged calls) per topic per ISO week, newest week last."""
+        since = (now or utcnow()) - timedelta(weeks=weeks)
+        with self.session() as s:
+            rows = s.execute(
+                select(Call.topic, Call.started_at, Call.flagged).where(Call.started_at >= since)
+            ).all()
+        buckets: dict[tuple[str, str], dict[str, Any]] = {}
+        for topic, started_at, flagged in rows:
+            year, week, _ = started_at.isocalendar()
+            key = (f"{year}-W{week:02d}", topic or "other")
+            bucket = buckets.setdefault(
+                key, {"week": key[0], "topic": key[1], "calls": 0, "flagged": 0}
+            )
+            bucket["calls"] += 1
+            bucket["flagged"] += int(bool(flagged))
+        return sorted(buckets.values(), key=lambda b: (b["week"], -b["calls"], b["topic"]))
+
+    def count_calls(self) -> int:
+        """How many calls are stored."""
+        with self.session() as s:
+            return int(s.scalar(select(func.count(Call.id))) or 0)
+
+    # --- users ----------------------------------------------------------------------
+
+    def add_user(self, username: str, password: str, role: str) -> None:
+        """Create a user, or reset an existing user's password and role."""
+        if role not in ROLES:
+            raise RecordError(f"role must be one of {', '.join(ROLES)}")
+        if not username.strip() or len(password) < 8:
+            raise RecordError("a user needs a name and a password of at least 8 characters")
+        with self.session() as s:
+            user = s.scalar(select(User).where(User.username == username))
+            if user is None:
+                user = User(username=username)
+                s.add(user)
+            user.password_hash = generate_password_hash(password)
+            user.role = role
+
+    def remove_user(self, username: str) -> bool:
+        """Delete a user; False when there was none."""
+        with self.session() as s:
+            user = s.scalar(select(User).where(User.username == username))
+            if user is None:
+                return False
+            s.delete(user)
+            return True
+
+    def list_users(self) -> list[dict]:
+        """Every user's name and role."""
+        with self.session() as s:
+            return [
+                {"username": u.username, "role": u.role, "created_at": _iso(u.created_at)}
+                for u in s.scalars(select(User).order_by(User.username))
+            ]
+
+    def check_login(self, username: str, password: str) -> dict | None:
+        """The user's name and role when the password matches, else None."""
+        with self.session() as s:
+            user = s.scalar(select(User).where(User.username == username))
+            if user is None or not check_password_hash(user.password_hash, password):
+                return None
+            return {"username": user.username, "role": user.role}
+
+
+def _utterance_dict(u: UtteranceRow) -> dict:
+    return {
+        "speaker": u.speaker,
+        "text": u.text,
+        "t_start": u.t_start,
+        "t_end": u.t_end,
+        "final": u.final,
+        "words": u.words or [],
+        "audio": u.audio,
+    }
+
+
+def _prompt_dict(p: PromptRow) -> dict:
+    return {
+        "id": p.prompt_id,
+        "kind": p.kind,
+        "text": p.text,
+        "why": p.why,
+        "t": p.t,
+        "status": p.status,
+        "acted_by": p.acted_by,
+        "acted_at": _iso(p.acted_at),
+    }
+
+
+def _follow_up_dict(f: FollowUp) -> dict:
+    return {
+        "id": f.id,
+        "summary": f.summary,
+        "status": f.status,
+        "assignee": f.assignee,
+        "note": f.note,
+        "created_at": _iso(f.created_at),
+        "closed_at": _iso(f.closed_at),
+    }
+
+
+def call_dict(call: Call, detail: bool) -> dict:
+    """A call as the API shows it; ``detail`` adds transcript, curve and prompts."""
+    data: dict[str, Any] = {
+        "call_sid": call.call_sid,
+        "from": call.from_number,
+        "to": call.to_number,
+        "desk": call.desk,
+        "started_at": _iso(call.started_at),
+        "ended_at": _iso(call.ended_at),
+        "status": call.status,
+        "transcribed": call.transcribed,
+        "simulated": call.simulated,
+        "caller_name": call.caller_name,
+        "topic": call.topic,
+        "peak_score": call.peak_score,
+        "peak_level": call.peak_level,
+        "flagged": call.flagged,
+        "flag_reasons": call.flag_reasons or [],
+        "follow_ups": [_follow_up_dict(f) for f in call.follow_ups],
+    }
+    if detail:
+        data["utterances"] = [_utterance_dict(u) for u in call.utterances]
+        data["frustration"] = [
+            {
+                "t": p.t,
+                "score": p.score,
+                "level": p.level,
+                "trend": p.trend,
+                "rising": p.rising,
+                "utterance_score": p.utterance_score,
+                "reasons": p.reasons or [],
+            }
+            for p in call.frustration
+        ]
+        data["prompts"] = [_prompt_dict(p) for p in call.prompts]
+        data["stats"] = call.stats or {}
+    return data
+
+
+class CallRecorder:
+    """Writes one call's records in order, surviving a database outage.
+
+    Every write goes through ``_write``; when the database fails the write (and
+    every later one) waits in ``pending`` and is replayed, in order, on the next
+    write or at ``flush``.  Writes are never dropped while the process lives.
+    """
+
+    def __init__(self, store: RecordStore, call_sid: str) -> None:
+        self.store = store
+        self.call_sid = call_sid
+        self.pending: list[tuple[str, Callable[[], Any]]] = []
+        self._lock = threading.Lock()
+        self.failed_writes = 0
+
+    def _write(self, what: str, action: Callable[[], Any]) -> None:
+        with self._lock:
+            self.pending.append((what, action))
+            self._drain()
+
+    def _drain(self) -> bool:
+        while self.pending:
+            what, action = self.pending[0]
+            try:
+                action()
+            except RecordError as exc:
+                log.error("call %s: dropping %s write: %s", self.call_sid, what, exc)
+                self.pending.pop(0)
+                continue
+            except SQLAlchemyError as exc:
+                self.failed_writes += 1
+                counters.incr("db.write_failures")
+                log.error(
+                    "call %s: database unavailable, %d write(s) kept in memory until it "
+                    "returns (%s: %s)",
+                    self.call_sid,
+                    len(self.pending),
+                    what,
+                    exc.__class__.__name__,
+                )
+                return False
+            self.pending.pop(0)
+        return True
+
+    def flush(self) -> bool:
+        """Retry pending writes now; True when nothing is left pending."""
+        with self._lock:
+            return self._drain()
+
+    def open(self, started: CallStarted, stream_sid: str | None = None) -> None:
+        """Write the new call row."""
+        self._write("call", lambda: self.store.open_call(started, stream_sid))
+
+    def utterance(self, utterance: Utterance) -> None:
+        """Write a final utterance."""
+        self._write("utterance", lambda: self.store.add_utterance(utterance))
+
+    def frustration(self, state: FrustrationState) -> None:
+        """Write a frustration point."""
+        self._write("frustration", lambda: self.store.add_frustration(state))
+
+    def prompt(self, prompt: Prompt) -> None:
+        """Write a shown prompt."""
+        self._write("prompt", lambda: self.store.add_prompt(prompt))
+
+    def update(self, **values: Any) -> None:
+        """Write summary fields of the call."""
+        self._write("call update", lambda: self.store.update_call(self.call_sid, **values))
+
+    def close(self, status: str, **kwargs: Any) -> None:
+        """Close the call and file its follow-up."""
+        self._write("close", lambda: self.store.close_call(self.call_sid, status, **kwargs))

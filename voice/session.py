@@ -1,0 +1,291 @@
+"""CallSession: the one place that wires the stages for one call.
+
+Ingress (a Twilio stream or a simulated scenario) opens a session and feeds it
+audio or utterances; the session runs them through transcription, frustration
+and the coach, publishes every event on the bus for the desk, and writes the
+record as it goes.  ``CallRegistry`` holds the live sessions of this process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from voice.events import (
+    CallEnded,
+    CallEvent,
+    CallStarted,
+    FrustrationState,
+    Prompt,
+    Speaker,
+    Utterance,
+    event_payload,
+)
+from voice.metrics import counters
+from voice.records import CallRecorder
+
+if TYPE_CHECKING:
+    from voice.bus import Bus
+    from voice.coach import PlaybookWatcher
+    from voice.config import Config
+    from voice.frustration import UtteranceScorer
+    from voice.records import RecordStore
+    from voice.transcribe import SpeechEngine
+
+log = logging.getLogger(__name__)
+
+TOPIC_LABELS = {
+    "billing": "a billing question",
+    "insurance": "an insurance problem",
+    "wait_time": "a long wait",
+    "scheduling": "an appointment",
+    "rescheduled": "a rescheduled appointment",
+    "results": "test results",
+    "callback": "a callback that never came",
+    "refill": "a prescription refill",
+}
+
+
+@dataclass
+class Services:
+    """Everything a call needs that lives for the whole process."""
+
+    config: Config
+    store: RecordStore
+    bus: Bus
+    speech: SpeechEngine | None = None
+    speech_status: str = "not loaded"
+    scorer: UtteranceScorer | None = None
+    scorer_status: str = "not loaded"
+    playbook: PlaybookWatcher | None = None
+    playbook_status: str = "not loaded"
+    calls: CallRegistry = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.calls = CallRegistry(self)
+
+
+def now_iso() -> str:
+    """Current UTC time as ISO-8601."""
+    return datetime.now(UTC).isoformat()
+
+
+class CallSession:
+    """One call flowing through the stages; thread-safe."""
+
+    def __init__(self, services: Services, started: CallStarted, stream_sid: str | None = None):
+        self.services = services
+        self.started = started
+        self.call_sid = started.call_sid
+        self.desk = started.desk or services.config.desk_name
+        self.stream_sid = stream_sid
+        self.recorder = CallRecorder(services.store, self.call_sid)
+        self._lock = threading.RLock()
+        self._ended = False
+        self.last_state: FrustrationState | None = None
+        self.prompts: list[Prompt] = []
+        self.frustration = self._make_frustration()
+        self.coach = self._make_coach()
+        self.worker = None
+        self.listeners: list[Callable[[CallEvent], None]] = []
+
+    def _make_frustration(self) -> Any:
+        if self.services.scorer is None:
+            return None
+        from voice.frustration import CallFrustration
+
+        return CallFrustration(self.call_sid, self.services.scorer)
+
+    def _make_coach(self) -> Any:
+        if self.services.playbook is None:
+            return None
+        from voice.coach import PromptEngine
+
+        return PromptEngine(self.call_sid, self.services.playbook.current)
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    def start(self, with_audio: bool = True) -> None:
+        """Write the record, announce the call and start transcription."""
+        self.recorder.open(self.started, self.stream_sid)
+        self._publish(self.started)
+        if with_audio:
+            from voice.transcribe import TranscriptionWorker
+
+            self.worker = TranscriptionWorker(
+                self.services.speech,
+                self.call_sid,
+                self.add_utterance,
+                max_queue_chunks=self.services.config.asr_queue_chunks,
+            )
+
+    def feed_audio(self, speaker: Speaker, pcm8k: np.ndarray, t: float) -> bool:
+        """Queue 8 kHz PCM of one track for transcription; False when it was dropped."""
+        if self.worker is None or self._ended:
+            return False
+        accepted = self.worker.submit(speaker, pcm8k, t)
+        if not accepted:
+            counters.incr("asr.chunks_dropped")
+        return accepted
+
+    def end(self, status: str = "completed") -> bool:
+        """Finish transcription, close the record, file the follow-up; idempotent."""
+        with self._lock:
+            if self._ended:
+                return False
+            self._ended = True
+        if self.worker is not None:
+            self.worker.close()
+        with self._lock:
+            summary, flagged, reasons = self._summary()
+            self.recorder.close(
+                status,
+                flagged=flagged,
+                flag_reasons=reasons,
+                follow_up=self._follow_up_text(flagged, reasons),
+                summary=summary,
+            )
+            if not self.recorder.flush():
+                log.error(
+                    "call %s: %d record write(s) still waiting for the database",
+                    self.call_sid,
+                    len(self.recorder.pending),
+                )
+            self._publish(
+                CallEnded(self.call_sid, status, now_iso(), flagged=flagged, flag_reasons=reasons)
+            )
+        self.services.calls.forget(self.call_sid)
+        return True
+
+    # --- the stages ----------------------------------------------------------------
+
+    def add_utterance(self, utterance: Utterance) -> None:
+        """Run one utterance through frustration and the coach, publish and record."""
+        with self._lock:
+            if self._ended and self.worker is None:
+                return
+            self._publish(utterance)
+            if utterance.final and utterance.text.strip():
+                self.recorder.utterance(utterance)
+            state = self._score(utterance)
+            if state is not None:
+                self.last_state = state
+                self._publish(state)
+                self.recorder.frustration(state)
+            for prompt in self._coach(utterance, state):
+                self.prompts.append(prompt)
+                self._publish(prompt)
+                self.recorder.prompt(prompt)
+
+    def _score(self, utterance: Utterance) -> FrustrationState | None:
+        if self.frustration is None or not utterance.text.strip():
+            return None
+        try:
+            return self.frustration.observe(utterance)
+        except Exception:
+            counters.incr("frustration.errors")
+            log.exception("call %s: frustration stage failed", self.call_sid)
+            return None
+
+    def _coach(self, utterance: Utterance, state: FrustrationState | None) -> list[Prompt]:
+        if self.coach is None:
+            return []
+        try:
+            prompts = list(self.coach.on_utterance(utterance))
+            if state is not None:
+                prompts += self.coach.on_frustration(state)
+            return prompts
+        except Exception:
+            counters.incr("coach.errors")
+            log.exception("call %s: coach stage failed", self.call_sid)
+            return []
+
+    def _publish(self, event: CallEvent) -> None:
+        kind, data = event_payload(event)
+        try:
+            self.services.bus.publish(self.desk, kind, data)
+        except Exception as exc:
+            counters.incr("bus.publish_errors")
+            log.error("call %s: could not publish %s: %s", self.call_sid, kind, exc)
+        for listener in list(self.listeners):
+            listener(event)
+
+    # --- the end of the call -------------------------------------------------------
+
+    def _summary(self) -> tuple[dict[str, Any], bool, tuple[str, ...]]:
+        summary: dict[str, Any] = {}
+        flagged, reasons = False, ()
+        if self.frustration is not None:
+            result = self.frustration.summary()
+            summary["peak_score"] = result.peak_score
+            summary["peak_level"] = result.peak_level
+            flagged, reasons = bool(result.flagged), tuple(result.reasons)
+        if self.coach is not None:
+            summary["caller_name"] = self.coach.caller_name
+            summary["topic"] = self.coach.topic
+        if self.worker is not None:
+            summary["stats"] = dict(self.worker.stats)
+        return summary, flagged, reasons
+
+    def _follow_up_text(self, flagged: bool, reasons: tuple[str, ...]) -> str:
+        who = (self.coach.caller_name if self.coach else None) or self.started.from_number
+        topic = TOPIC_LABELS.get((self.coach.topic if self.coach else None) or "", "their call")
+        who = who or "the caller"
+        if flagged:
+            why = f" The call was flagged: {reasons[0]}." if reasons else ""
+            return f"Call {who} back about {topic} and confirm it was resolved.{why}"
+        return f"Confirm that what was agreed with {who} about {topic} was done."
+
+
+class CallRegistry:
+    """The live calls of this process, by call sid."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._calls: dict[str, CallSession] = {}
+        self._lock = threading.Lock()
+
+    def open(
+        self, started: CallStarted, stream_sid: str | None = None, with_audio: bool = True
+    ) -> CallSession:
+        """Start a session for a new call (a reconnect ends the old session first)."""
+        with self._lock:
+            previous = self._calls.get(started.call_sid)
+        if previous is not None:
+            previous.end("reconnected")
+        session = CallSession(self.services, started, stream_sid)
+        with self._lock:
+            self._calls[started.call_sid] = session
+        session.start(with_audio=with_audio)
+        return session
+
+    def get(self, call_sid: str) -> CallSession | None:
+        """The live session for ``call_sid``, if any."""
+        with self._lock:
+            return self._calls.get(call_sid)
+
+    def end(self, call_sid: str, status: str) -> bool:
+        """End a live call; False when it is not live here."""
+        session = self.get(call_sid)
+        return session.end(status) if session else False
+
+    def forget(self, call_sid: str) -> None:
+        """Drop an ended session."""
+        with self._lock:
+            self._calls.pop(call_sid, None)
+
+    def live(self) -> list[CallSession]:
+        """Sessions still running."""
+        with self._lock:
+            return list(self._calls.values())
+
+    def end_all(self, status: str = "interrupted") -> None:
+        """End every live call (shutdown)."""
+        for session in self.live():
+            session.end(status)
