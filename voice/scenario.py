@@ -1,0 +1,196 @@
+"""Demo scenario files: a scripted phone call to play without a phone.
+
+A scenario is YAML with ``title``, ``caller`` (a phone number), optional ``desk``
+and ``turns``: ``{speaker: caller | receptionist, at: seconds from call start,
+text, loudness: dBFS (optional)}``.  This module owns the dataclasses and
+``load_scenario``, whose errors name the file, the turn number and the field.
+Playing a scenario is someone else's job (``voice simulate``, ``serve --demo``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+SCENARIO_DIR = Path(__file__).parent / "scenarios"
+SPEAKERS = ("caller", "receptionist")
+_PHONE = re.compile(r"^\+?[0-9][0-9 ().\-]{5,}$")
+_TOP_KEYS = ("title", "caller", "desk", "turns")
+_TURN_KEYS = ("speaker", "at", "text", "loudness")
+
+
+class ScenarioError(Exception):
+    """A scenario file is wrong; the message names file, turn, field and line."""
+
+    def __init__(
+        self,
+        file: str | Path,
+        problem: str,
+        turn: int | None = None,
+        field: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        self.file, self.problem, self.turn, self.field, self.line = (
+            str(file),
+            problem,
+            turn,
+            field,
+            line,
+        )
+        where = [self.file + (f":{line}" if line else "")]
+        if turn is not None:
+            where.append(f"turn {turn}")
+        if field:
+            where.append(f"field '{field}'")
+        super().__init__(f"{': '.join(where)}: {problem}")
+
+
+@dataclass(frozen=True)
+class ScenarioTurn:
+    """One line of the script: who speaks, when (seconds from call start), what."""
+
+    speaker: str
+    at: float
+    text: str
+    loudness: float | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A scripted call."""
+
+    title: str
+    caller: str
+    desk: str | None
+    turns: tuple[ScenarioTurn, ...]
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds from call start to the last turn."""
+        return self.turns[-1].at if self.turns else 0.0
+
+
+def shipped_scenarios() -> list[Path]:
+    """The scenario files that ship with the package."""
+    return sorted(SCENARIO_DIR.glob("*.yaml"))
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file; raise ``ScenarioError`` if it is wrong."""
+    path = Path(path)
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError) as err:
+        raise ScenarioError(path, f"cannot read: {err}") from None
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark else None
+        raise ScenarioError(path, f"not valid YAML: {err.problem or err}", line=line) from None
+    if not isinstance(root, yaml.MappingNode):
+        raise ScenarioError(path, "expected a mapping with title, caller and turns")
+    top = _fields(root, path, _TOP_KEYS, None)
+    return Scenario(
+        title=_text(top, "title", path, None),
+        caller=_phone(top, path),
+        desk=_text(top, "desk", path, None) if "desk" in top else None,
+        turns=_turns(top, path),
+    )
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _fields(
+    node: yaml.MappingNode, path: Path, allowed: tuple[str, ...], turn: int | None
+) -> dict[str, yaml.Node]:
+    out: dict[str, yaml.Node] = {}
+    for key, value in node.value:
+        name = str(key.value)
+        if name not in allowed:
+            raise ScenarioError(
+                path, f"unknown field (allowed: {', '.join(allowed)})", turn, name, _line(key)
+            )
+        if name in out:
+            raise ScenarioError(path, "given twice", turn, name, _line(key))
+        out[name] = value
+    return out
+
+
+def _text(fields: dict[str, yaml.Node], name: str, path: Path, turn: int | None) -> str:
+    node = fields.get(name)
+    if node is None:
+        raise ScenarioError(path, "missing", turn, name)
+    if not isinstance(node, yaml.ScalarNode) or node.tag.endswith(":null"):
+        raise ScenarioError(path, "must be text", turn, name, _line(node))
+    if not str(node.value).strip():
+        raise ScenarioError(path, "must not be empty", turn, name, _line(node))
+    return str(node.value).strip()
+
+
+def _phone(fields: dict[str, yaml.Node], path: Path) -> str:
+    number = _text(fields, "caller", path, None)  # raw text, so +1555… stays as written
+    if not _PHONE.match(number):
+        raise ScenarioError(
+            path, f"'{number}' is not a phone number", None, "caller", _line(fields["caller"])
+        )
+    return number
+
+
+def _number(fields: dict[str, yaml.Node], name: str, path: Path, turn: int) -> float:
+    node = fields[name]
+    value = yaml.SafeLoader("").construct_object(node, deep=True)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ScenarioError(path, f"must be a number, got '{node.value}'", turn, name, _line(node))
+    return float(value)
+
+
+def _turns(top: dict[str, yaml.Node], path: Path) -> tuple[ScenarioTurn, ...]:
+    node = top.get("turns")
+    if not isinstance(node, yaml.SequenceNode) or not node.value:
+        line = _line(node) if node is not None else None
+        raise ScenarioError(path, "needs a non-empty list of turns", None, "turns", line)
+    turns: list[ScenarioTurn] = []
+    for number, item in enumerate(node.value, start=1):
+        turns.append(_turn(item, path, number, turns[-1].at if turns else 0.0))
+    return tuple(turns)
+
+
+def _turn(item: yaml.Node, path: Path, number: int, previous_at: float) -> ScenarioTurn:
+    if not isinstance(item, yaml.MappingNode):
+        raise ScenarioError(
+            path, "must be a mapping of speaker, at, text", number, line=_line(item)
+        )
+    fields = _fields(item, path, _TURN_KEYS, number)
+    for name in ("speaker", "at", "text"):
+        if name not in fields:
+            raise ScenarioError(path, "missing", number, name, _line(item))
+    speaker = _text(fields, "speaker", path, number)
+    if speaker not in SPEAKERS:
+        raise ScenarioError(
+            path,
+            f"'{speaker}' is not caller or receptionist",
+            number,
+            "speaker",
+            _line(fields["speaker"]),
+        )
+    at = _number(fields, "at", path, number)
+    if at < 0:
+        raise ScenarioError(path, "must not be negative", number, "at", _line(fields["at"]))
+    if at < previous_at:
+        raise ScenarioError(
+            path,
+            f"goes backwards ({at:g} s after {previous_at:g} s)",
+            number,
+            "at",
+            _line(fields["at"]),
+        )
+    loudness = _number(fields, "loudness", path, number) if "loudness" in fields else None
+    if loudness is not None and not -120.0 <= loudness <= 0.0:
+        raise ScenarioError(
+            path, "is dBFS, between -120 and 0", number, "loudness", _line(fields["loudness"])
+        )
+    return ScenarioTurn(speaker, at, _text(fields, "text", path, number), loudness)
