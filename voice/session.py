@@ -225,7 +225,7 @@ class CallSession:
             result = self.frustration.summary()
             summary["peak_score"] = result.peak_score
             summary["peak_level"] = result.peak_level
-            flagged, reasons = bool(result.flagged), tuple(result.reasons)
+            flagged, reasons = bool(result.flagged), tuple(result.flag_reasons)
         if self.coach is not None:
             summary["caller_name"] = self.coach.caller_name
             summary["topic"] = self.coach.topic

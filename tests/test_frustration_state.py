@@ -1,0 +1,133 @@
+from collections.abc import Sequence
+
+from voice.events import LEVELS, AudioFeatures, Utterance
+from voice.frustration.state import CallFrustration
+
+
+class TableScorer:
+    """Fake scorer: a fixed score per text, 0.05 for anything unknown."""
+
+    name = "table"
+
+    def __init__(self, table: dict[str, float] | None = None) -> None:
+        self.table = table or {}
+        self.calls = 0
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        self.calls += 1
+        return [self.table.get(t, 0.05) for t in texts]
+
+
+def _caller(text, t, final=True, rms=None):
+    audio = AudioFeatures(rms_dbfs=rms) if rms is not None else None
+    return Utterance("CA1", "caller", text, t, t + 2.0, final, audio=audio)
+
+
+def _run(texts_scores, **kw):
+    call = CallFrustration("CA1", TableScorer(dict(texts_scores)), **kw)
+    states = [call.observe(_caller(text, 3.0 * i)) for i, (text, _) in enumerate(texts_scores)]
+    return call, states
+
+
+def test_receptionist_speech_updates_context_but_emits_nothing():
+    call = CallFrustration("CA1", TableScorer())
+    out = call.observe(Utterance("CA1", "receptionist", "How can I help?", 0, 1, True))
+    assert out is None and call.timeline == []
+
+
+def test_calm_call_stays_calm_and_is_not_flagged():
+    call, states = _run([(f"calm line {i}", 0.05) for i in range(6)])
+    assert {s.level for s in states} == {"calm"}
+    assert not any(s.rising for s in states)
+    summary = call.summary()
+    assert summary.flagged is False and summary.peak_level == "calm"
+
+
+def test_climbing_scores_turn_rising_on_and_raise_the_level():
+    seq = [("a", 0.1), ("b", 0.35), ("c", 0.6), ("d", 0.85), ("e", 0.95)]
+    call, states = _run(seq)
+    assert states[0].rising is False
+    assert any(s.rising for s in states[1:4])
+    assert [s.level for s in states][-1] in ("upset", "escalating")
+    assert states[-1].score > states[0].score
+    assert states[-1].trend > 0
+
+
+def test_one_calm_sentence_does_not_drop_the_level_straight_back():
+    seq = [("a", 0.9), ("b", 0.95), ("c", 0.95), ("calm", 0.05)]
+    call, states = _run(seq)
+    before = states[2].level
+    assert before in ("upset", "escalating")
+    assert states[3].level != "calm"
+    assert states[3].level in ("tense", "upset", before)
+
+
+def test_level_does_not_flicker_around_a_threshold():
+    seq = [(f"x{i}", s) for i, s in enumerate([0.55, 0.75, 0.6, 0.75, 0.6, 0.75, 0.6])]
+    call, states = _run(seq)
+    levels = [s.level for s in states]
+    changes = [(a, b) for a, b in zip(levels, levels[1:], strict=False) if a != b]
+    assert levels[-1] == "upset"
+    assert len(changes) <= 2
+    assert all(LEVELS.index(b) > LEVELS.index(a) for a, b in changes)  # never back down
+
+
+def test_level_comes_back_to_calm_after_sustained_calm():
+    seq = [("a", 0.95), ("b", 0.95)] + [(f"calm{i}", 0.02) for i in range(8)]
+    call, states = _run(seq)
+    assert states[-1].level == "calm"
+    drops = [i for i in range(1, len(states)) if states[i].level != states[i - 1].level]
+    assert len(drops) >= 2  # stepped down, not dropped at once
+
+
+def test_asking_for_a_manager_escalates_and_flags_with_the_quote():
+    seq = [("a", 0.5), ("b", 0.8), ("I want to speak to your manager now", 0.8)]
+    call, states = _run(seq)
+    assert states[-1].level == "escalating"
+    summary = call.summary()
+    assert summary.flagged
+    assert any("manager" in r for r in summary.flag_reasons)
+
+
+def test_state_reasons_carry_evidence():
+    call, states = _run([("This is the third time I've called", 0.91)])
+    reasons = states[0].reasons
+    assert "negative wording 0.91" in reasons
+    assert any("third time" in r for r in reasons)
+
+
+def test_louder_caller_raises_the_score_and_silence_does_not():
+    def run(last_rms):
+        call = CallFrustration("CA1", TableScorer())
+        for i in range(3):
+            call.observe(_caller(f"ok {i}", 3.0 * i, rms=-30.0))
+        return call.observe(_caller("fine then", 10.0, rms=last_rms))
+
+    loud, silent, same = run(-20.0), run(-80.0), run(-30.0)
+    assert loud.score > same.score
+    assert silent.score == same.score
+    assert any("louder than earlier" in r for r in loud.reasons)
+
+
+def test_partials_are_throttled_and_only_reported_when_they_raise_the_level():
+    scorer = TableScorer({"this is absolutely ridiculous I have": 0.97})
+    call = CallFrustration("CA1", scorer)
+    assert call.observe(_caller("hi I", 0.0, final=False)) is None  # too short
+    assert call.observe(_caller("hi I am calling about", 0.5, final=False)) is None  # calm
+    assert call.observe(_caller("hi I am calling about my", 0.8, final=False)) is None  # throttle
+    state = call.observe(_caller("this is absolutely ridiculous I have", 3.0, final=False))
+    assert state is not None and state.level != "calm"
+    assert call.timeline[-1] is state
+
+
+def test_same_input_gives_the_same_timeline():
+    seq = [("a", 0.2), ("b", 0.7), ("c", 0.4), ("d", 0.9)]
+    assert _run(seq)[0].timeline == _run(seq)[0].timeline
+
+
+def test_long_tense_stretch_is_flagged_even_without_upset():
+    seq = [(f"t{i}", 0.62) for i in range(5)]
+    call, states = _run(seq)
+    summary = call.summary()
+    assert summary.peak_level in ("tense", "upset")
+    assert summary.flagged

@@ -1,0 +1,256 @@
+"""The call-level frustration state of one call.
+
+This module owns ``CallFrustration``: it takes the call's utterances in order,
+fuses the wording model's score with the audio and conversational cues of each
+caller utterance, smooths over recent caller utterances, tracks the trend, applies
+hysteresis to the level (calm / tense / upset / escalating) and emits
+``events.FrustrationState``.  At the end of the call ``summary()`` says whether a
+manager should review it, and why.  Deterministic: same utterances, same states.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from voice.events import LEVELS, FrustrationState, Level, Utterance
+from voice.frustration.cues import (
+    AudioBaseline,
+    Cue,
+    audio_cues,
+    interruption_cue,
+    negation_cue,
+    phrase_cues,
+    repetition_cue,
+    speech_rate,
+)
+from voice.frustration.model import UtteranceScorer
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """The fusion's knobs: smoothing, level thresholds with hysteresis, trend."""
+
+    alpha: float = 0.55  # weight of the newest caller utterance in the smoothed score
+    prior: float = 0.1  # the smoothed score before the caller has said anything
+    model_floor: float = 0.2  # model scores below this count as no evidence
+    enter: tuple[float, float, float] = (0.35, 0.55, 0.75)  # tense, upset, escalating
+    margin: float = 0.1  # a level is left only below its entry threshold minus this
+    trend_window: int = 4
+    rising_slope: float = 0.04
+    rising_climb: float = 0.1
+    negative_wording: float = 0.5  # model score from which wording is given as a reason
+    partial_min_words: int = 4
+    partial_min_gap_s: float = 1.0
+    max_reasons: int = 5
+
+
+@dataclass(frozen=True)
+class CallSummary:
+    """How tense a call got, and whether (and why) a manager should review it."""
+
+    call_sid: str
+    peak_score: float
+    peak_level: Level
+    flagged: bool
+    flag_reasons: tuple[str, ...]
+    caller_utterances: int
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    model: float
+    fused: float
+    cues: tuple[Cue, ...]
+
+
+def _level_index(level: Level) -> int:
+    return LEVELS.index(level)
+
+
+class CallFrustration:
+    """Frustration of one call, updated utterance by utterance."""
+
+    def __init__(
+        self, call_sid: str, scorer: UtteranceScorer, tuning: Tuning | None = None
+    ) -> None:
+        self.call_sid = call_sid
+        self.scorer = scorer
+        self.tuning = tuning or Tuning()
+        self.level: Level = "calm"
+        self.score = self.tuning.prior
+        self._smoothed: deque[float] = deque(maxlen=max(3, self.tuning.trend_window))
+        self._caller_texts: deque[str] = deque(maxlen=8)
+        self._receptionist: Utterance | None = None
+        self._baseline = AudioBaseline()
+        self._timeline: list[FrustrationState] = []
+        self._escalations: list[str] = []
+        self._tense_run = 0
+        self._longest_tense_run = 0
+        self._finals = 0
+        self._partial_mark = float("-inf")
+
+    @property
+    def timeline(self) -> list[FrustrationState]:
+        """Every state emitted so far, oldest first."""
+        return list(self._timeline)
+
+    def observe(self, utterance: Utterance) -> FrustrationState | None:
+        """Take one utterance; return a new state for caller speech worth reporting."""
+        if utterance.speaker != "caller":
+            self._receptionist = utterance
+            return None
+        if not utterance.text.strip():
+            return None
+        if utterance.final:
+            return self._observe_final(utterance)
+        return self._observe_partial(utterance)
+
+    # -- caller finals and partials -------------------------------------------------
+
+    def _observe_final(self, utterance: Utterance) -> FrustrationState:
+        evidence = self._evidence(utterance)
+        self.score = self._smooth(evidence.fused)
+        self._smoothed.append(self.score)
+        trend = self._trend(list(self._smoothed))
+        rising = self._rising(list(self._smoothed), trend)
+        self.level = self._next_level(self.score, evidence.cues)
+        self._remember(utterance, evidence)
+        return self._emit(utterance, evidence, trend, rising)
+
+    def _observe_partial(self, utterance: Utterance) -> FrustrationState | None:
+        words = len(utterance.text.split())
+        if words < self.tuning.partial_min_words:
+            return None
+        if utterance.t_end - self._partial_mark < self.tuning.partial_min_gap_s:
+            return None
+        self._partial_mark = utterance.t_end
+        evidence = self._evidence(utterance)
+        score = self._smooth(evidence.fused)
+        level = self._next_level(score, evidence.cues)
+        if _level_index(level) <= _level_index(self.level):
+            return None
+        self.level, self.score = level, max(self.score, score)
+        history = [*self._smoothed, score]
+        trend = self._trend(history)
+        return self._emit(utterance, evidence, trend, self._rising(history, trend))
+
+    # -- fusion ---------------------------------------------------------------------
+
+    def _evidence(self, utterance: Utterance) -> _Evidence:
+        model = float(self.scorer.score([utterance.text])[0])
+        cues = self._cues(utterance)
+        t = self.tuning
+        calm = 1.0 - max(0.0, (model - t.model_floor) / (1.0 - t.model_floor))
+        for cue in cues:
+            calm *= 1.0 - cue.contribution
+        return _Evidence(model=model, fused=1.0 - calm, cues=tuple(cues))
+
+    def _cues(self, utterance: Utterance) -> list[Cue]:
+        previous = self._receptionist
+        cues = phrase_cues(utterance.text)
+        found = (
+            repetition_cue(utterance.text, list(self._caller_texts)),
+            negation_cue(utterance.text, previous.text if previous else None),
+            interruption_cue(utterance, previous),
+        )
+        cues.extend(c for c in found if c is not None)
+        cues.extend(audio_cues(utterance, self._baseline))
+        return cues
+
+    def _smooth(self, fused: float) -> float:
+        prev = self._smoothed[-1] if self._smoothed else self.tuning.prior
+        return self.tuning.alpha * fused + (1.0 - self.tuning.alpha) * prev
+
+    def _trend(self, history: list[float]) -> float:
+        """Least-squares slope of the smoothed score per caller utterance."""
+        ys = history[-self.tuning.trend_window :]
+        n = len(ys)
+        if n < 2:
+            return 0.0
+        mean_x, mean_y = (n - 1) / 2, sum(ys) / n
+        num = sum((i - mean_x) * (y - mean_y) for i, y in enumerate(ys))
+        den = sum((i - mean_x) ** 2 for i in range(n))
+        return num / den
+
+    def _rising(self, history: list[float], trend: float) -> bool:
+        if len(history) < 2:
+            return False
+        climb = history[-1] - min(history[-3:])
+        return trend >= self.tuning.rising_slope and climb >= self.tuning.rising_climb
+
+    def _next_level(self, score: float, cues: tuple[Cue, ...] | list[Cue]) -> Level:
+        """Hysteresis: go up as far as the score reaches, come down one step at a time."""
+        enter = self.tuning.enter
+        target = sum(1 for threshold in enter if score >= threshold)
+        if target == 2 and any(c.escalation for c in cues):
+            target = 3
+        current = _level_index(self.level)
+        if target >= current:
+            return LEVELS[target]
+        if score < enter[current - 1] - self.tuning.margin:
+            return LEVELS[current - 1]
+        return self.level
+
+    # -- bookkeeping ----------------------------------------------------------------
+
+    def _remember(self, utterance: Utterance, evidence: _Evidence) -> None:
+        self._finals += 1
+        self._caller_texts.append(utterance.text)
+        if utterance.audio is not None:
+            self._baseline.update(utterance.audio, speech_rate(utterance))
+        self._escalations.extend(c.reason for c in evidence.cues if c.escalation)
+        self._tense_run = self._tense_run + 1 if self.level != "calm" else 0
+        self._longest_tense_run = max(self._longest_tense_run, self._tense_run)
+        self._partial_mark = float("-inf")
+
+    def _emit(
+        self, utterance: Utterance, evidence: _Evidence, trend: float, rising: bool
+    ) -> FrustrationState:
+        state = FrustrationState(
+            call_sid=self.call_sid,
+            score=round(self.score, 4),
+            level=self.level,
+            trend=round(trend, 4),
+            rising=rising,
+            reasons=self._reasons(evidence, rising),
+            t=utterance.t_end,
+            utterance_score=round(evidence.fused, 4),
+        )
+        self._timeline.append(state)
+        return state
+
+    def _reasons(self, evidence: _Evidence, rising: bool) -> tuple[str, ...]:
+        reasons = []
+        if evidence.model >= self.tuning.negative_wording:
+            reasons.append(f"negative wording {evidence.model:.2f}")
+        ranked = sorted(evidence.cues, key=lambda c: -c.contribution)
+        reasons.extend(c.reason for c in ranked)
+        if rising:
+            reasons.append("frustration rising over recent caller turns")
+        return tuple(dict.fromkeys(reasons))[: self.tuning.max_reasons]
+
+    def summary(self) -> CallSummary:
+        """Peak score and level, and whether the call should be flagged for review."""
+        if not self._timeline:
+            return CallSummary(self.call_sid, 0.0, "calm", False, (), 0)
+        peak = max(self._timeline, key=lambda s: (_level_index(s.level), s.score))
+        peak_score = max(s.score for s in self._timeline)
+        reasons: list[str] = []
+        if _level_index(peak.level) >= _level_index("upset"):
+            reasons.append(f"reached {peak.level} at {peak.t:.0f} s (score {peak.score:.2f})")
+        if self._escalations:
+            reasons.append(f"asked for escalation: {self._escalations[0]}")
+        if self._longest_tense_run >= 3:
+            reasons.append(f"tense or worse for {self._longest_tense_run} caller turns")
+        flagged = bool(reasons)
+        if flagged:
+            reasons.extend(r for r in peak.reasons if r not in reasons)
+        return CallSummary(
+            call_sid=self.call_sid,
+            peak_score=round(peak_score, 4),
+            peak_level=peak.level,
+            flagged=flagged,
+            flag_reasons=tuple(reasons[:6]),
+            caller_utterances=self._finals,
+        )
