@@ -30,9 +30,10 @@ class BrokenScorer:
 BILLING_DISPUTE = [
     ("caller", 1.0, "Hi, my name is Maria Lopez and I'm calling about my bill", -28.0),
     ("receptionist", 4.0, "Sure, how can I help you today?", -30.0),
-    ("caller", 6.0, "I was charged two hundred dollars and this is the third time I've called", -22.0),
+    ("caller", 6.0, "I was charged two hundred dollars, this is the third time I've called",
+     -22.0),
     ("receptionist", 10.0, "That's your insurance, not our department.", -30.0),
-    ("caller", 12.0, "This is ridiculous, nobody called me back, I want to talk to a manager", -15.0),
+    ("caller", 12.0, "This is ridiculous, nobody called me back, I want a manager", -15.0),
     ("caller", 16.0, "It is unacceptable that I keep getting this bill", -14.0),
 ]
 
