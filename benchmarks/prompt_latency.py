@@ -1,0 +1,181 @@
+"""Prompt latency: a final caller utterance entering the pipeline → the prompt at an SSE client.
+
+Serves the app on a loopback socket, connects a console's ``GET /events`` stream
+over a raw socket, then plays scripted escalating calls straight into
+``CallSession.add_utterance``.  For every caller utterance that produces a prompt,
+the time from just before ``add_utterance`` to the moment the ``prompt`` event is
+read off the socket is one sample.  Runs with the in-process bus and with Redis
+(``REDIS_URL`` or redis://127.0.0.1:6379/15), and prints p50/p95/max.
+
+    .venv/bin/python benchmarks/prompt_latency.py [--calls 30] [--fake-scorer]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from werkzeug.serving import make_server
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from voice import create_app  # noqa: E402
+from voice.config import Config  # noqa: E402
+from voice.events import AudioFeatures, CallStarted, Prompt, Utterance  # noqa: E402
+from voice.scenario import SCENARIO_DIR, load_scenario  # noqa: E402
+
+PROMPT_EVENT = re.compile(r"event: prompt\ndata: (\{.*?\})\n")
+
+
+class KeywordScorer:
+    """Stand-in for the sentiment model when it is not available (``--fake-scorer``)."""
+
+    name = "keywords"
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        words = ("ridiculous", "three times", "collections", "done with", "not my mistake")
+        return [0.9 if any(w in t.lower() for w in words) else 0.1 for t in texts]
+
+
+class SSEWatcher:
+    """A console connected over a raw socket, noting when each prompt arrives."""
+
+    def __init__(self, port: int, cookie: str, desk: str) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.sendall(f"GET /events?desk={desk} HTTP/1.1\r\nHost: bench\r\n"
+                          f"Cookie: session={cookie}\r\nAccept: text/event-stream\r\n\r\n"
+                          .encode())
+        self.arrived: dict[tuple[str, str], float] = {}
+        self._buffer = ""
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            now = time.perf_counter()
+            self._buffer += data.decode("utf-8", "replace")
+            for match in PROMPT_EVENT.finditer(self._buffer):
+                prompt = json.loads(match.group(1))
+                self.arrived.setdefault((prompt["call_sid"], prompt["id"]), now)
+            self._buffer = self._buffer[self._buffer.rfind("\n\n") + 2:]
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def play_calls(svc, calls: int, desk: str,  # noqa: ANN001
+               published: dict[tuple[str, str], float] | None = None,
+               ) -> dict[tuple[str, str], float]:
+    """Feed scripted calls; return when each prompt's caller utterance went in.
+
+    ``published`` collects when each prompt had been handed to the bus.
+    """
+    scenario = load_scenario(SCENARIO_DIR / "billing_dispute.yaml")
+    sent: dict[tuple[str, str], float] = {}
+    for _ in range(calls):
+        sid = "BENCH" + uuid.uuid4().hex
+        session = svc.calls.open(CallStarted(sid, "+15550000000", desk=desk, simulated=True),
+                                 with_audio=False)
+        if published is not None:
+            session.listeners.append(
+                lambda event, sid=sid: isinstance(event, Prompt)
+                and published.setdefault((sid, event.id), time.perf_counter()))
+        for turn in scenario.turns:
+            audio = AudioFeatures(rms_dbfs=turn.loudness) if turn.loudness is not None else None
+            utterance = Utterance(sid, turn.speaker, turn.text, max(0.0, turn.at - 3), turn.at,
+                                  True, audio=audio)  # type: ignore[arg-type]
+            before = len(session.prompts)
+            start = time.perf_counter()
+            session.add_utterance(utterance)
+            if turn.speaker == "caller":
+                for prompt in session.prompts[before:]:
+                    sent[(sid, prompt.id)] = start
+        session.end("completed")
+    return sent
+
+
+def measure(bus_name: str, config: Config, scorer,  # noqa: ANN001
+            calls: int) -> dict[str, list[float]]:
+    """Milliseconds per prompt for one bus: end to end, in the stages, bus to browser."""
+    overrides = {"scorer": scorer} if scorer is not None else {}
+    app = create_app(config, **overrides)
+    svc = app.extensions["voice"]
+    desk = f"bench-{bus_name}-{uuid.uuid4().hex[:6]}"
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    cookie = app.session_interface.get_signing_serializer(app).dumps(
+        {"user": {"username": "bench", "role": "receptionist"}})
+    watcher = SSEWatcher(server.server_port, cookie, desk)
+    try:
+        time.sleep(0.5)
+        play_calls(svc, 1, desk)  # warm-up: loads the encoder, fills caches
+        published: dict[tuple[str, str], float] = {}
+        sent = play_calls(svc, calls, desk, published)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not set(sent) <= set(watcher.arrived):
+            time.sleep(0.05)
+        print(f"  ({bus_name}: scorer {svc.scorer_status}; playbook {svc.playbook_status})")
+        done = [key for key in sent if key in watcher.arrived and key in published]
+        return {
+            "end to end": [1000 * (watcher.arrived[k] - sent[k]) for k in done],
+            "  stages (to publish)": [1000 * (published[k] - sent[k]) for k in done],
+            "  bus + SSE delivery": [1000 * (watcher.arrived[k] - published[k]) for k in done],
+        }
+    finally:
+        watcher.close()
+        server.shutdown()
+        svc.bus.close()
+
+
+def report(name: str, samples: list[float]) -> None:
+    """Print p50/p95/max for one bus."""
+    if not samples:
+        print(f"{name} no prompts arrived")
+        return
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    print(f"{name:<24} n={len(ordered):<4} p50={statistics.median(ordered):7.2f} ms  "
+          f"p95={p95:7.2f} ms  max={ordered[-1]:7.2f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=30, help="scripted calls per bus")
+    parser.add_argument("--fake-scorer", action="store_true",
+                        help="use a keyword scorer instead of the sentiment model")
+    args = parser.parse_args()
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
+    base = Config.for_testing(database_url="sqlite://", load_sentiment_model=not args.fake_scorer)
+    scorer = KeywordScorer() if args.fake_scorer else None
+    print(f"prompt latency: final caller utterance -> prompt event at an SSE client "
+          f"(loopback), {args.calls} calls per bus")
+    print(f"scorer: {'keywords (--fake-scorer)' if args.fake_scorer else 'the configured model'}")
+    for name, config in (("memory", base), ("redis", base.replace(redis_url=redis_url))):
+        try:
+            figures = measure(name, config, scorer, args.calls)
+        except Exception as exc:  # noqa: BLE001 - report and carry on
+            print(f"{name} bus skipped: {exc.__class__.__name__}: {exc}")
+            continue
+        print(f"{name} bus")
+        for label, samples in figures.items():
+            report(label, samples)
+
+
+if __name__ == "__main__":
+    main()

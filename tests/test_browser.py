@@ -1,0 +1,86 @@
+"""The console in a real browser: log in, watch a simulated call, tick a prompt done."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import LiveServer, chromium_or_skip
+from sim_helpers import FakeScorer, scenario_path, wait_for
+
+from voice import create_app
+from voice.config import Config
+from voice.scenario import load_scenario
+from voice.simulate import scenario_to_json
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+LEVEL_ORDER = ["calm", "tense", "upset", "escalating"]
+
+
+@pytest.fixture
+def browser():  # noqa: ANN201
+    executable = chromium_or_skip()
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(executable), headless=True,
+                                              args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def test_console_shows_a_live_call_and_records_done(browser, config: Config,  # noqa: ANN001
+                                                    tmp_path: Path) -> None:
+    app = create_app(config, scorer=FakeScorer())
+    store = app.extensions["voice"].store
+    store.add_user("jenny", "front-desk-pass", "receptionist")
+    with LiveServer(app) as server:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{server.url}/console")
+        page.fill("#username", "jenny")
+        page.fill("#password", "front-desk-pass")
+        page.click("button[type=submit]")
+        page.wait_for_url("**/console")
+        page.wait_for_selector("#conn[data-state=live]")
+        assert page.is_visible("#idle")
+
+        body = {**scenario_to_json(load_scenario(scenario_path("billing_dispute"))), "speed": 5}
+        started = requests.post(f"{server.url}/api/simulate", json=body, timeout=10,
+                                headers={"Authorization": "Bearer test-api-token"})
+        assert started.status_code == 202, started.text
+        sid = started.json()["call_sid"]
+
+        call = page.locator(f"#call-{sid}")
+        call.wait_for(timeout=30_000)
+        assert call.locator(".caller-number").inner_text().startswith("+15550178834")
+        page.wait_for_function(
+            f"document.querySelector('#call-{sid}').dataset.level !== 'calm'", timeout=60_000)
+        assert int(call.locator(".meter").get_attribute("aria-valuenow")) > 0
+        page.wait_for_function(
+            f"document.querySelectorAll('#call-{sid} .prompt').length >= 3", timeout=60_000)
+
+        on_page = call.locator(".prompt").evaluate_all("cs => cs.map(c => c.dataset.promptId)")
+        shown = wait_for(lambda: (ids := [p["id"] for p in store.get_call(sid)["prompts"]])
+                         and set(on_page) <= set(ids) and ids)  # recorded just after publishing
+        arrived = [pid for pid in shown if pid in on_page]
+        assert on_page == arrived[::-1], "cards must be newest first"
+
+        newest = call.locator(".prompt").first
+        newest_id = newest.get_attribute("data-prompt-id")
+        newest.locator("button.done").click()
+        call.locator(f".prompt.acted.done[data-prompt-id='{newest_id}']").wait_for()
+        recorded = {p["id"]: p for p in store.get_call(sid)["prompts"]}[newest_id]
+        assert (recorded["status"], recorded["acted_by"]) == ("done", "jenny")
+
+        page.wait_for_function(f"document.querySelectorAll('#call-{sid} .transcript .line')"
+                               ".length >= 4")
+        shot = tmp_path / "console.png"
+        page.screenshot(path=str(shot), full_page=True)
+        shutil.copy(shot, "/tmp/console.png")
+        level = call.get_attribute("data-level")
+        assert level in LEVEL_ORDER[1:]
+        page.close()

@@ -1,0 +1,263 @@
+"""The receptionist console: page, SSE stream (format, ids, replay, snapshot), prompt actions."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import pytest
+from conftest import LiveServer, login
+from sim_helpers import FakeScorer, play, wait_for
+
+from voice import create_app
+from voice.bus import MemoryBus
+from voice.config import Config
+from voice.console.stream import sse_message
+from voice.events import CallStarted, Utterance
+
+
+def parse_sse(chunks: list[str]) -> list[dict]:
+    """Split SSE text into messages: {"id", "event", "data"} or {"comment"}."""
+    messages = []
+    for block in "".join(chunks).split("\n\n"):
+        if not block:
+            continue
+        message: dict = {}
+        for line in block.split("\n"):
+            field, _, value = line.partition(": ") if ": " in line else (line, "", "")
+            if line.startswith(":"):
+                message["comment"] = line[1:].strip()
+            elif field == "data":
+                message["data"] = json.loads(value)
+            else:
+                message[field.rstrip(":")] = value
+        messages.append(message)
+    return messages
+
+
+class Stream:
+    """Reads a streaming test response, keeping every SSE message seen so far."""
+
+    def __init__(self, response) -> None:  # noqa: ANN001
+        self.response = response
+        self.iterator = iter(response.response)
+        self.chunks: list[str] = []
+
+    def messages(self) -> list[dict]:
+        return parse_sse(self.chunks)
+
+    def events(self, count: int, timeout: float = 10.0) -> list[dict]:
+        """Read until ``count`` events (not comments) arrived; return them all."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            events = [m for m in self.messages() if "event" in m]
+            if len(events) >= count:
+                return events
+            self.chunks.append(next(self.iterator).decode())
+        raise AssertionError(f"only got {self.messages()}")
+
+    def close(self) -> None:
+        self.response.close()
+
+
+def read_stream(response, count: int) -> list[dict]:  # noqa: ANN001
+    """The first ``count`` events of a fresh stream."""
+    return Stream(response).events(count)
+
+
+@pytest.fixture
+def app(config: Config):  # noqa: ANN201
+    application = create_app(config, scorer=FakeScorer())
+    application.config["SSE_HEARTBEAT_S"] = 0.2
+    yield application
+    application.extensions["voice"].calls.end_all("interrupted")
+
+
+@pytest.fixture
+def svc(app):  # noqa: ANN001, ANN201
+    return app.extensions["voice"]
+
+
+@pytest.fixture
+def desk_client(app, svc):  # noqa: ANN001, ANN201
+    client = app.test_client()
+    login(client, svc.store)
+    return client
+
+
+def test_sse_message_format() -> None:
+    text = sse_message("prompt", {"text": "two\nlines"}, id="42")
+    assert text == 'id: 42\nevent: prompt\ndata: {"text":"two\\nlines"}\n\n'
+    assert sse_message("snapshot", {}).startswith("event: snapshot\n")
+
+
+@pytest.mark.parametrize("path", ["/console", "/events"])
+def test_pages_need_a_login(client, path: str) -> None:  # noqa: ANN001
+    response = client.get(path)
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
+
+
+def test_prompt_action_needs_a_login(client) -> None:  # noqa: ANN001
+    response = client.post("/console/calls/CA1/prompts/p1", json={"action": "done"})
+    assert response.status_code == 302
+
+
+def test_console_page_serves_its_own_script_and_style(desk_client) -> None:  # noqa: ANN001
+    page = desk_client.get("/console")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'name="csrf-token"' in html and "/console/static/console.js" in html
+    assert "http://" not in html and "https://" not in html  # no CDN
+    assert desk_client.get("/console/static/console.js").status_code == 200
+    assert desk_client.get("/console/static/console.css").status_code == 200
+
+
+def test_events_carry_bus_ids_and_types(desk_client, svc) -> None:  # noqa: ANN001
+    response = desk_client.get("/events")
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    assert response.headers["X-Accel-Buffering"] == "no"
+    stream = Stream(response)
+    first = stream.events(1)
+    assert first[0]["event"] == "snapshot" and first[0]["data"]["calls"] == []
+    published = svc.bus.publish("front-desk", "prompt", {"call_sid": "CA1", "id": "p1"})
+    svc.bus.publish("other-desk", "prompt", {"call_sid": "CA2", "id": "p2"})
+    svc.bus.publish("front-desk", "call_ended", {"call_sid": "CA1"})
+    events = stream.events(3)
+    assert events[1] == {"id": published.id, "event": "prompt",
+                         "data": {"call_sid": "CA1", "id": "p1"}}
+    assert events[2]["event"] == "call_ended"
+    assert stream.chunks[0] == "retry: 3000\n\n"
+    stream.close()
+
+
+def test_heartbeat_comments_while_idle(desk_client) -> None:  # noqa: ANN001
+    stream = Stream(desk_client.get("/events"))
+    stream.events(1)
+    for _ in range(3):
+        stream.chunks.append(next(stream.iterator).decode())
+    assert any(m.get("comment") == "heartbeat" for m in stream.messages())
+    stream.close()
+
+
+@pytest.mark.parametrize("how", ["header", "query"])
+def test_last_event_id_replays_what_was_missed(desk_client, svc, how: str) -> None:  # noqa: ANN001
+    ids = [svc.bus.publish("front-desk", "transcript", {"n": n}).id for n in range(4)]
+    if how == "header":
+        response = desk_client.get("/events", headers={"Last-Event-ID": ids[1]})
+    else:
+        response = desk_client.get(f"/events?last_event_id={ids[1]}")
+    events = read_stream(response, 2)
+    assert [e["id"] for e in events] == ids[2:]  # no snapshot on a reconnect, just the replay
+    assert [e["data"]["n"] for e in events] == [2, 3]
+    response.close()
+
+
+def test_snapshot_shows_a_call_already_running(desk_client, svc) -> None:  # noqa: ANN001
+    session = svc.calls.open(CallStarted("CAmid", from_number="+15550001111", desk="front-desk",
+                                         started_at="2026-01-01T10:00:00+00:00"), with_audio=False)
+    session.add_utterance(Utterance("CAmid", "caller", "This is ridiculous, third time I call",
+                                    0.0, 2.0, True))
+    snapshot = read_stream(desk_client.get("/events"), 1)[0]
+    assert snapshot["event"] == "snapshot" and "id" not in snapshot
+    (call,) = snapshot["data"]["calls"]
+    assert call["call_sid"] == "CAmid" and call["from"] == "+15550001111"
+    assert call["transcript"][-1]["text"].startswith("This is ridiculous")
+    assert call["frustration"]["level"] in ("calm", "tense", "upset", "escalating")
+
+
+def test_desk_query_picks_another_desk(desk_client, svc) -> None:  # noqa: ANN001
+    stream = Stream(desk_client.get("/events?desk=back-office"))
+    stream.events(1)
+    svc.bus.publish("front-desk", "prompt", {"n": 1})
+    message = svc.bus.publish("back-office", "prompt", {"n": 2})
+    assert stream.events(2)[1]["id"] == message.id
+    stream.close()
+
+
+def _acted_prompt(app, client):  # noqa: ANN001, ANN202
+    sid = play(app, "billing_dispute")
+    prompt = app.extensions["voice"].store.get_call(sid)["prompts"][0]
+    with client.session_transaction() as session:
+        token = session.get("csrf_token")
+    if token is None:
+        client.get("/console")
+        with client.session_transaction() as session:
+            token = session["csrf_token"]
+    return sid, prompt, token
+
+
+def test_done_is_recorded_and_announced(app, desk_client, svc) -> None:  # noqa: ANN001
+    sid, prompt, token = _acted_prompt(app, desk_client)
+    watch = svc.bus.subscribe("front-desk")
+    response = desk_client.post(f"/console/calls/{sid}/prompts/{prompt['id']}",
+                                json={"action": "done"}, headers={"X-CSRF-Token": token})
+    assert response.status_code == 200
+    assert response.get_json()["prompt"]["status"] == "done"
+    stored = svc.store.get_call(sid)["prompts"][0]
+    assert (stored["status"], stored["acted_by"]) == ("done", "desk")
+    update = watch.get(timeout=1)
+    assert update.type == "prompt_update" and update.data["status"] == "done"
+    watch.close()
+
+
+def test_prompt_action_checks_csrf_action_and_prompt(app, desk_client) -> None:  # noqa: ANN001
+    sid, prompt, token = _acted_prompt(app, desk_client)
+    url = f"/console/calls/{sid}/prompts/{prompt['id']}"
+    assert desk_client.post(url, json={"action": "done"}).status_code == 400
+    assert desk_client.post(url, json={"action": "maybe"},
+                            headers={"X-CSRF-Token": token}).status_code == 400
+    missing = desk_client.post(f"/console/calls/{sid}/prompts/nope", json={"action": "dismissed"},
+                               headers={"X-CSRF-Token": token})
+    assert missing.status_code == 404
+
+
+def test_a_stalled_reader_never_blocks_publishing(desk_client, svc) -> None:  # noqa: ANN001
+    response = desk_client.get("/events")
+    read_stream(response, 1)  # connected, then never reads again
+    began = time.monotonic()
+    for n in range(5000):
+        svc.bus.publish("front-desk", "transcript", {"n": n})
+    assert time.monotonic() - began < 2.0
+    response.close()  # the client goes: the subscription is released
+    assert svc.bus.subscriber_count("front-desk") == 0
+
+
+def _session_cookie(app, user: dict) -> str:  # noqa: ANN001
+    return app.session_interface.get_signing_serializer(app).dumps({"user": user})
+
+
+def test_a_vanished_browser_ends_its_stream(app, svc) -> None:  # noqa: ANN001
+    assert isinstance(svc.bus, MemoryBus)
+    cookie = _session_cookie(app, {"username": "desk", "role": "receptionist"})
+    with LiveServer(app) as server:
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.sendall(f"GET /events HTTP/1.1\r\nHost: x\r\nCookie: session={cookie}\r\n\r\n"
+                     .encode())
+        assert b"200" in sock.recv(4096).split(b"\r\n")[0]
+        wait_for(lambda: svc.bus.subscriber_count("front-desk") == 1)
+        sock.close()  # the browser tab is gone without a goodbye
+        for n in range(200):  # calls carry on while the server notices
+            svc.bus.publish("front-desk", "transcript", {"n": n})
+        wait_for(lambda: svc.bus.subscriber_count("front-desk") == 0, timeout=10)
+
+
+@pytest.mark.redis
+def test_redis_bus_stream_and_replay(config: Config, redis_url: str) -> None:
+    application = create_app(config.replace(redis_url=redis_url), scorer=FakeScorer())
+    svc = application.extensions["voice"]
+    client = application.test_client()
+    login(client, svc.store)
+    first = svc.bus.publish("front-desk", "transcript", {"n": 1})
+    second = svc.bus.publish("front-desk", "transcript", {"n": 2})
+    replay = client.get("/events", headers={"Last-Event-ID": first.id})
+    assert read_stream(replay, 1) == [{"id": second.id, "event": "transcript",
+                                       "data": {"n": 2}}]
+    replay.close()
+    live = Stream(client.get("/events"))
+    live.events(1)
+    third = svc.bus.publish("front-desk", "prompt", {"n": 3})
+    assert live.events(2)[1]["id"] == third.id
+    live.close()
+    svc.bus.close()

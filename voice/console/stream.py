@@ -1,0 +1,95 @@
+"""The console's Server-Sent Events stream: formatting, snapshot and the generator.
+
+A stream subscribes to one desk's bus channel.  A fresh page gets a ``snapshot``
+of the desk's live calls first (read from the call records, so calls streaming
+into another instance show too); a reconnecting page sends ``Last-Event-ID`` and
+gets the bus's replay of what it missed instead.  Heartbeat comments keep
+proxies from closing an idle stream and let the server notice a browser that
+went away; the subscription is closed whenever the generator stops.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from voice.bus import BusMessage, Subscription
+
+TRANSCRIPT_LINES = 6
+RETRY_MS = 3000
+
+
+def sse_message(event: str, data: Any, id: str | None = None) -> str:
+    """One SSE message; ``data`` is JSON-encoded onto a single line."""
+    head = f"id: {id}\n" if id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def sse_bus_message(message: BusMessage) -> str:
+    """A bus message as an SSE message carrying the bus id."""
+    return sse_message(message.type, message.data, id=message.id)
+
+
+def live_call_view(call: dict) -> dict:
+    """What a console needs to draw a call it joins mid-way, from its record."""
+    curve = call.get("frustration") or []
+    finals = [u for u in call.get("utterances") or [] if u.get("final", True)]
+    return {
+        "call_sid": call["call_sid"],
+        "from": call.get("from") or "",
+        "started_at": call.get("started_at"),
+        "simulated": bool(call.get("simulated")),
+        "frustration": curve[-1] if curve else None,
+        "transcript": [
+            {k: u[k] for k in ("speaker", "text", "t_start", "t_end", "final")}
+            for u in finals[-TRANSCRIPT_LINES:]
+        ],
+        "prompts": [p for p in call.get("prompts") or [] if p.get("status") == "shown"],
+    }
+
+
+def desk_snapshot(store: Any, desk: str) -> dict:
+    """The desk's live calls as one ``snapshot`` payload."""
+    calls = []
+    for summary in store.list_calls(status="live", limit=50):
+        if summary.get("desk") != desk:
+            continue
+        call = store.get_call(summary["call_sid"])
+        if call is not None:
+            calls.append(live_call_view(call))
+    calls.sort(key=lambda c: c.get("started_at") or "")
+    return {"desk": desk, "calls": calls}
+
+
+def event_stream(
+    subscription: Subscription,
+    snapshot: Callable[[], dict] | None,
+    heartbeat_s: float = 15.0,
+    poll_s: float = 1.0,
+) -> Iterator[str]:
+    """Yield SSE text until the client goes away; always closes ``subscription``.
+
+    ``snapshot`` (when given) is sent first, and again whenever this reader fell
+    so far behind that the bus dropped messages for it.
+    """
+    try:
+        yield f"retry: {RETRY_MS}\n\n"
+        if snapshot is not None:
+            yield sse_message("snapshot", snapshot())
+        dropped = subscription.dropped
+        last_write = time.monotonic()
+        while True:
+            message = subscription.get(timeout=min(poll_s, heartbeat_s))
+            if subscription.dropped != dropped and snapshot is not None:
+                dropped = subscription.dropped
+                yield sse_message("snapshot", snapshot())
+            if message is not None:
+                yield sse_bus_message(message)
+                last_write = time.monotonic()
+            elif time.monotonic() - last_write >= heartbeat_s:
+                yield ": heartbeat\n\n"
+                last_write = time.monotonic()
+    finally:
+        subscription.close()
