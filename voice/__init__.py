@@ -43,6 +43,9 @@ def create_app(config: Config | None = None, **services_overrides: Any) -> Flask
 
     store = services_overrides.pop("store", None) or RecordStore(config.database_url)
     store.migrate()
+    if not config.testing and not store.list_users():
+        log.warning("no logins exist yet: run `voice init` (creates a manager) or "
+                    "`voice users add NAME --role receptionist`")
     interrupted = store.close_interrupted_calls()
     if interrupted:
         log.warning("closed %d call(s) left open by a crash: %s", len(interrupted), interrupted)
@@ -65,7 +68,19 @@ def create_app(config: Config | None = None, **services_overrides: Any) -> Flask
     sock.init_app(app)
     _register_blueprints(app)
     _register_errors(app)
+    if config.demo:
+        _start_demo(services)
     return app
+
+
+def _start_demo(services: Any) -> None:
+    from voice.scenario import SCENARIO_DIR
+    from voice.simulate import start_demo_loop
+
+    scenario = SCENARIO_DIR / "billing_dispute.yaml"
+    start_demo_loop(services, scenario, services.config.demo_speed)
+    log.info("demo mode: looping %s on desk %s (simulated calls are marked as such)",
+             scenario.name, services.config.desk_name)
 
 
 def _register_blueprints(app: Flask) -> None:

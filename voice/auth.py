@@ -123,7 +123,7 @@ def login() -> Any:
             request.form.get("username", "").strip(), request.form.get("password", "")
         )
         if user is None:
-            flash("Wrong username or password.")
+            flash("Wrong username or password.", "error")
             return render_template("login.html"), 401
         session.clear()
         session["user"] = user

@@ -84,8 +84,10 @@ class RedisSubscription(MemorySubscription):
                 self._deliver(envelope["id"], envelope["payload"])
 
     def close(self) -> None:
-        """Stop the listener and unsubscribe."""
+        """Stop the listener, wait for it, then unsubscribe."""
         self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=2.0)
         try:
             self._pubsub.close()
         except redis.RedisError:
