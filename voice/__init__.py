@@ -31,6 +31,7 @@ def create_app(config: Config | None = None, **services_overrides: Any) -> Flask
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=config.secret_key,

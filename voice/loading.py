@@ -27,8 +27,7 @@ def load_speech(services: Services) -> None:
     path = resolve_speech_model(config.vosk_model_path, config.models_dir)
     if path is None:
         services.speech_status = "missing: " + describe_missing_model()
-        log.warning("no speech model: calls are recorded but not transcribed. %s",
-                    describe_missing_model())
+        log.warning("%s", describe_missing_model())
         return
     try:
         services.speech = load_speech_engine(path)
