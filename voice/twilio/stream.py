@@ -1,0 +1,246 @@
+"""``WS /twilio/stream``: one Twilio Media Stream in, one call session fed.
+
+Owns the WebSocket loop: the upgrade is signature-checked before the socket is
+accepted; then ``connected`` → ``start`` (opens the call session; the inbound
+track is the caller, the outbound track the receptionist) → ``media`` (mu-law
+decoded to PCM16 and fed to the session at its call time) → ``mark``/``dtmf``
+(logged) → ``stop`` (the call ends "completed").
+
+Bad input never ends the process or touches other calls: each problem gets a
+log line naming the call and a ``twilio.stream.<code>`` counter, the frame is
+skipped and the call keeps what it already has.  A client that vanishes
+without ``stop`` (or breaks the frame-size limit, which closes the socket)
+ends its call "interrupted".
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from flask import request
+from simple_websocket import ConnectionClosed
+
+from voice.audio import mulaw_decode
+from voice.auth import services
+from voice.events import CallStarted, Speaker
+from voice.extensions import sock
+from voice.metrics import counters
+from voice.session import now_iso
+from voice.twilio import bp
+from voice.twilio.protocol import (
+    Connected,
+    Dtmf,
+    Frame,
+    Mark,
+    Media,
+    ProtocolError,
+    SequenceTracker,
+    Start,
+    Stop,
+    parse_frame,
+)
+from voice.twilio.signature import require_websocket_signature
+
+if TYPE_CHECKING:
+    from voice.session import CallSession, Services
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 30.0
+RECEIVE_POLL_S = 1.0
+LOGGED_PER_PROBLEM = 5
+SPEAKER_OF_TRACK: dict[str, Speaker] = {"inbound": "caller", "outbound": "receptionist"}
+
+
+@bp.before_request
+def _check_upgrade_signature() -> None:
+    """Refuse an unsigned upgrade with 403 before flask-sock accepts the socket."""
+    if request.endpoint == "twilio.media_stream":
+        require_websocket_signature()
+
+
+@sock.route("/stream", bp=bp)
+def media_stream(ws: Any) -> None:
+    """Serve one Media Stream until ``stop`` or the socket closes."""
+    StreamConnection(services(), ws).run()
+
+
+def closed_for_size(ws: Any) -> bool:
+    """Whether simple-websocket closed this socket for a message over its size limit.
+
+    simple-websocket answers an oversized message with close code 1009 and ends
+    the connection; the only trace it leaves is its running message length.
+    """
+    limit = getattr(ws, "max_message_size", None)
+    return bool(limit) and getattr(ws, "incoming_message_len", 0) > limit
+
+
+class StreamConnection:
+    """One Media Streams WebSocket: frames in, audio to the call's session."""
+
+    def __init__(self, svc: Services, ws: Any) -> None:
+        self.services = svc
+        self.ws = ws
+        self.max_bytes = svc.config.max_frame_bytes
+        self.sequence = SequenceTracker()
+        self.start: Start | None = None
+        self.session: CallSession | None = None
+        self.stopped = False
+        self.audio_ok = True
+        self.frames = 0
+        self.media_frames = 0
+        self.dropped = 0
+        self.problems: Counter[str] = Counter()
+
+    @property
+    def call_sid(self) -> str:
+        """The call this stream carries ("-" until ``start``)."""
+        return self.start.call_sid if self.start else "-"
+
+    def run(self) -> None:
+        """Read frames until ``stop``, a closed socket or a client that never starts."""
+        opened = time.monotonic()
+        try:
+            while not self.stopped:
+                text = self.ws.receive(timeout=RECEIVE_POLL_S)
+                if text is not None:
+                    self.handle(text)
+                elif not self.ws.connected:
+                    break  # closed without waking receive() (simple-websocket's 1009 path)
+                elif self.start is None and time.monotonic() - opened > START_TIMEOUT_S:
+                    self.problem("no_start", f"no start message within {START_TIMEOUT_S:.0f} s")
+                    break
+        except ConnectionClosed:
+            pass
+        except Exception:
+            counters.incr("twilio.stream.errors")
+            log.exception("call %s: the stream loop failed", self.call_sid)
+        finally:
+            self.finish()
+
+    def handle(self, text: str | bytes) -> None:
+        """Parse and act on one message; problems are logged, counted and skipped."""
+        self.frames += 1
+        try:
+            frame = parse_frame(text, self.max_bytes)
+        except ProtocolError as exc:
+            self.problem(exc.code, f"{exc.detail} (frame {self.frames})")
+            return
+        gap = self.sequence.observe(getattr(frame, "sequence_number", None))
+        if gap is not None:
+            self.problem("sequence_gap", f"expected sequenceNumber {gap.expected}, got "
+                         f"{gap.got} ({gap.missing} missing)")
+        try:
+            self.dispatch(frame)
+        except Exception:
+            counters.incr("twilio.stream.errors")
+            log.exception("call %s: handling a %s message failed", self.call_sid,
+                          type(frame).__name__.lower())
+
+    def dispatch(self, frame: Frame) -> None:
+        """Act on one parsed message."""
+        if isinstance(frame, Media):
+            self.on_media(frame)
+        elif isinstance(frame, Start):
+            self.on_start(frame)
+        elif isinstance(frame, Stop):
+            self.on_stop(frame)
+        elif isinstance(frame, Mark):
+            log.info("call %s: mark %r", self.call_sid, frame.name)
+        elif isinstance(frame, Dtmf):
+            log.info("call %s: caller pressed %s", self.call_sid, frame.digit)
+        elif isinstance(frame, Connected):
+            log.debug("stream connected: protocol %s %s", frame.protocol, frame.version)
+
+    def on_start(self, frame: Start) -> None:
+        """Open the call's session."""
+        if self.start is not None:
+            self.problem("duplicate_start", f"second start for stream {frame.stream_sid}")
+            return
+        if not frame.media_format.is_phone_mulaw:
+            self.audio_ok = False
+            self.problem("unsupported_format", f"{frame.media_format}; audio is ignored")
+        svc = self.services
+        params = frame.custom_parameters
+        started = CallStarted(
+            call_sid=frame.call_sid,
+            from_number=params.get("from", ""),
+            to_number=params.get("to", ""),
+            desk=params.get("desk") or svc.config.desk_name,
+            started_at=now_iso(),
+            transcribed=svc.speech is not None,
+        )
+        self.session = svc.calls.open(started, stream_sid=frame.stream_sid)
+        self.start = frame
+        counters.incr("twilio.streams_started")
+        log.info("call %s: stream %s started (tracks %s, from %s)", frame.call_sid,
+                 frame.stream_sid, "+".join(frame.tracks), started.from_number or "unknown")
+
+    def on_media(self, frame: Media) -> None:
+        """Decode one chunk and feed it to the session at its call time."""
+        if self.session is None or self.start is None:
+            self.problem("media_before_start", f"{frame.track} chunk {frame.chunk} "
+                         f"of stream {frame.stream_sid} before start")
+            return
+        if frame.stream_sid != self.start.stream_sid:
+            self.problem("wrong_stream", f"media for stream {frame.stream_sid}")
+            return
+        if not self.audio_ok or not frame.payload:
+            return
+        self.media_frames += 1
+        pcm = mulaw_decode(frame.payload)
+        if not self.session.feed_audio(SPEAKER_OF_TRACK[frame.track], pcm,
+                                       frame.timestamp / 1000):
+            self.on_dropped()
+
+    def on_dropped(self) -> None:
+        """The session refused a chunk: decoding fell behind, or the call ended elsewhere.
+
+        A full transcription queue shows in the worker's ``chunks_dropped`` (and the
+        session's ``asr.chunks_dropped`` counter); any other refusal means the call
+        was ended by a status callback or a newer stream, so the rest is ignored.
+        """
+        worker = self.session.worker if self.session else None
+        dropped = int(worker.stats["chunks_dropped"]) if worker is not None else 0
+        if dropped > self.dropped:
+            if not self.dropped:
+                log.warning("call %s: transcription is falling behind; audio is being "
+                            "dropped", self.call_sid)
+            self.dropped = dropped
+            return
+        self.audio_ok = False
+        log.info("call %s: the call was ended elsewhere (status callback or a newer "
+                 "stream); ignoring the rest of this stream", self.call_sid)
+
+    def on_stop(self, frame: Stop) -> None:
+        """The stream is over: end the call as completed."""
+        self.stopped = True
+        if self.session is None:
+            self.problem("stop_before_start", f"stop for stream {frame.stream_sid} before start")
+            return
+        counters.incr("twilio.streams_completed")
+        self.session.end("completed")
+
+    def problem(self, code: str, detail: str) -> None:
+        """Count and log one bad input (the first few of each kind per stream)."""
+        self.problems[code] += 1
+        counters.incr(f"twilio.stream.{code}")
+        if self.problems[code] <= LOGGED_PER_PROBLEM:
+            log.warning("call %s: bad stream input [%s]: %s", self.call_sid, code, detail)
+
+    def finish(self) -> None:
+        """Close the call if the stream ended without ``stop``; log a summary."""
+        if closed_for_size(self.ws):
+            self.problem("too_large", f"a message over {self.max_bytes} bytes; "
+                         "the socket was closed (1009)")
+        if self.session is not None and not self.stopped:
+            counters.incr("twilio.streams_interrupted")
+            log.warning("call %s: stream ended without stop after %d messages; "
+                        "the call is closed as interrupted", self.call_sid, self.frames)
+            self.session.end("interrupted")
+        log.info("call %s: stream closed: %d messages, %d media, %d dropped, problems %s",
+                 self.call_sid, self.frames, self.media_frames, self.dropped,
+                 dict(self.problems) or "none")

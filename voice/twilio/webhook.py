@@ -1,0 +1,127 @@
+"""The Twilio HTTP webhooks: the voice webhook (TwiML) and the call-status callback.
+
+``POST /twilio/voice`` answers a ringing call with TwiML built by the twilio
+SDK: start a ``both_tracks`` Media Stream to ``wss://<public host>/twilio/stream``
+(desk, caller and called number passed as ``<Parameter>``s), then ``<Dial>`` the
+desk so a human still answers.  ``POST /twilio/status`` takes status callbacks
+(the ``<Dial>`` action, the dialled leg's status callback, or the number's own
+"call status changes" webhook) and closes the call record when the call is over.
+Both are signature-checked first.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Response, request
+from twilio.twiml.voice_response import Dial, Start, VoiceResponse
+
+from voice.auth import services
+from voice.metrics import counters
+from voice.twilio import bp
+from voice.twilio.signature import public_base, require_webhook_signature, websocket_url
+
+log = logging.getLogger(__name__)
+
+FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+NOT_ANSWERED = FINAL_STATUSES - {"completed"}
+NO_DESK_SAY = ("Sorry, this line is not connected to the front desk yet. "
+               "Please call again later.")
+NOT_ANSWERED_SAY = "Sorry, nobody at the front desk could take your call. Please call again."
+
+
+def _twiml(response: VoiceResponse) -> Response:
+    return Response(str(response), mimetype="text/xml")
+
+
+def _public_url(path: str) -> str:
+    scheme, host = public_base()
+    return f"{scheme}://{host}{path}"
+
+
+def build_voice_twiml(
+    stream_url: str, status_url: str, desk_number: str, parameters: dict[str, str]
+) -> VoiceResponse:
+    """TwiML: stream both tracks to ``stream_url``, then dial the desk."""
+    response = VoiceResponse()
+    start = Start()
+    stream = start.stream(url=stream_url, track="both_tracks")
+    for name, value in parameters.items():
+        stream.parameter(name=name, value=value)
+    response.append(start)
+    dial = Dial(action=status_url, method="POST")
+    if desk_number.startswith("client:"):
+        client = dial.client(status_callback=status_url, status_callback_event="completed",
+                             status_callback_method="POST")
+        client.identity(desk_number[len("client:"):])
+    else:
+        dial.number(desk_number, status_callback=status_url, status_callback_event="completed",
+                    status_callback_method="POST")
+    response.append(dial)
+    return response
+
+
+@bp.post("/voice")
+def voice() -> Response:
+    """Answer a call: stream it to the coach and ring the front desk."""
+    require_webhook_signature()
+    config = services().config
+    call_sid = request.form.get("CallSid", "")
+    if not config.desk_number:
+        counters.incr("twilio.calls_without_desk")
+        log.error("call %s: VOICE_DESK_NUMBER is unset, so there is nobody to ring; "
+                  "the caller hears an apology", call_sid or "-")
+        response = VoiceResponse()
+        response.say(NO_DESK_SAY)
+        return _twiml(response)
+    parameters = {
+        "desk": config.desk_name,
+        "from": request.form.get("From", ""),
+        "to": request.form.get("To", ""),
+    }
+    twiml = build_voice_twiml(
+        websocket_url("/twilio/stream"),
+        _public_url("/twilio/status"),
+        config.desk_number,
+        parameters,
+    )
+    counters.incr("twilio.calls_answered")
+    log.info("call %s from %s: streaming to the coach and dialling %s",
+             call_sid or "-", parameters["from"] or "unknown", config.desk_number)
+    return _twiml(twiml)
+
+
+def _status_of_request() -> tuple[str, str]:
+    """``(call sid of the caller's call, status)`` from any kind of status request."""
+    form = request.form
+    call_sid = form.get("ParentCallSid") or form.get("CallSid", "")
+    status = form.get("DialCallStatus") or form.get("CallStatus", "")
+    return call_sid, status.strip().lower()
+
+
+@bp.post("/status")
+def status() -> Response:
+    """A call-status callback: close the record when the call is over."""
+    require_webhook_signature()
+    call_sid, call_status = _status_of_request()
+    response = VoiceResponse()
+    if "DialCallStatus" in request.form and call_status in NOT_ANSWERED:
+        response.say(NOT_ANSWERED_SAY)
+    if call_status not in FINAL_STATUSES:
+        log.debug("call %s: status %r, nothing to do", call_sid or "-", call_status)
+        return _twiml(response)
+    _close_call(call_sid, call_status)
+    return _twiml(response)
+
+
+def _close_call(call_sid: str, call_status: str) -> None:
+    svc = services()
+    if svc.calls.end(call_sid, call_status):
+        log.info("call %s: %s (status callback), live session ended", call_sid, call_status)
+        return
+    if svc.store.close_call(call_sid, call_status):
+        log.info("call %s: %s (status callback), record closed", call_sid, call_status)
+        return
+    counters.incr("twilio.status_unknown_call")
+    log.info("call %s: status %s for a call with no open record here (unknown, "
+             "or already closed)", call_sid or "-", call_status)
