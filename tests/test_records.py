@@ -82,8 +82,9 @@ def test_prompt_actions_and_follow_up_updates_are_recorded(store):
 
 
 def test_topic_trends_count_calls_per_week(store):
-    for sid, topic, flagged in [("A", "billing", True), ("B", "billing", False), ("C", None, False)]:
-        store.open_call(started(sid).__class__(sid, started_at=""))
+    calls = [("A", "billing", True), ("B", "billing", False), ("C", None, False)]
+    for sid, topic, flagged in calls:
+        store.open_call(CallStarted(sid))
         store.update_call(sid, topic=topic)
         store.close_call(sid, "completed", flagged=flagged)
     trends = {row["topic"]: row for row in store.topic_trends()}

@@ -196,7 +196,7 @@ def test_media_before_start(stream_app, server, recordings, caplog):
     assert_kept_prefix(record(stream_app, CALL_A), other)
 
 
-def test_oversized_frame_closes_the_socket_and_the_call_keeps_its_record(
+def test_oversized_frame_is_skipped_and_the_call_goes_on(
     stream_app, server, recordings, caplog
 ):
     neighbour = neighbour_call(server.url, recordings, 4.0)
@@ -205,6 +205,24 @@ def test_oversized_frame_closes_the_socket_and_the_call_keeps_its_record(
         client.begin()
         client.play(recordings[0][:16000], recordings[1][:16000])
         client.send(client.builder.media("inbound", b"\xff" * MAX_FRAME, 2000))
+        client.stop()
+        call = closed_record(stream_app, CALL_A)
+    other = assert_neighbour_unharmed(stream_app, neighbour)
+    assert counters.get("twilio.stream.too_large") == 1
+    assert f"call {CALL_A}: bad stream input [too_large]" in caplog.text
+    assert call["status"] == "completed"
+    assert_kept_prefix(call, other)
+
+
+def test_frame_far_over_the_limit_closes_the_socket_and_the_call_keeps_its_record(
+    stream_app, server, recordings, caplog
+):
+    neighbour = neighbour_call(server.url, recordings, 4.0)
+    client = StreamClient(server.url, CALL_A)
+    with caplog.at_level(logging.WARNING, logger="voice.twilio.stream"):
+        client.begin()
+        client.play(recordings[0][:16000], recordings[1][:16000])
+        client.send(client.builder.media("inbound", b"\xff" * (4 * MAX_FRAME), 2000))
         client.wait_closed()
         call = closed_record(stream_app, CALL_A)
     other = assert_neighbour_unharmed(stream_app, neighbour)

@@ -39,7 +39,9 @@ def create_app(config: Config | None = None, **services_overrides: Any) -> Flask
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SOCK_SERVER_OPTIONS={"ping_interval": 25, "max_message_size": config.max_frame_bytes},
+        # The transport allows 4x the frame limit so a merely oversized frame is skipped
+        # (and counted) by the stream handler instead of closing the call's socket.
+        SOCK_SERVER_OPTIONS={"ping_interval": 25, "max_message_size": 4 * config.max_frame_bytes},
     )
 
     store = services_overrides.pop("store", None) or RecordStore(config.database_url)

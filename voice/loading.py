@@ -69,5 +69,17 @@ def load_playbook(services: Services) -> None:
         services.playbook_status = f"failed: {exc}"
         log.error("playbook failed to load, no prompts will be shown: %s", exc)
         return
+    if services.config.load_sentiment_model:
+        _warm_topic_matcher(playbook)
     folder = services.config.prompts_dir
     services.playbook_status = f"loaded {len(playbook.prompts)} prompts from {folder}"
+
+
+def _warm_topic_matcher(playbook: object) -> None:
+    """Load the encoder behind topic matching now, not inside the first call's thread."""
+    from voice.coach.topics import default_topic_matcher
+
+    try:
+        default_topic_matcher().match("warming up the topic matcher", playbook.topics)
+    except Exception as exc:  # the matcher falls back to keywords on its own
+        log.warning("topic matcher could not load its encoder: %s", exc)

@@ -109,6 +109,11 @@ class CallSession:
 
         return PromptEngine(self.call_sid, self.services.playbook.current)
 
+    @property
+    def ended(self) -> bool:
+        """Whether the call has been ended (by stop, status callback or shutdown)."""
+        return self._ended
+
     # --- lifecycle -----------------------------------------------------------------
 
     def start(self, with_audio: bool = True) -> None:

@@ -234,7 +234,8 @@ class StreamConnection:
     def finish(self) -> None:
         """Close the call if the stream ended without ``stop``; log a summary."""
         if closed_for_size(self.ws):
-            self.problem("too_large", f"a message over {self.max_bytes} bytes; "
+            limit = getattr(self.ws, "max_message_size", 0)
+            self.problem("too_large", f"a message over the {limit}-byte transport limit; "
                          "the socket was closed (1009)")
         if self.session is not None and not self.stopped:
             counters.incr("twilio.streams_interrupted")
