@@ -124,3 +124,15 @@ def test_recorder_keeps_writes_while_the_database_is_gone_and_replays_them(tmp_p
     assert recorder.flush()
     texts = [u["text"] for u in store.get_call("CA1")["utterances"]]
     assert texts == ["first", "second", "third"]
+
+
+def test_outcome_lands_after_a_status_callback_closed_the_call_elsewhere(store):
+    store.open_call(started())
+    assert store.close_call("CA1", "completed"), "the status callback closes the record"
+    assert store.close_call("CA1", "interrupted", flagged=True, flag_reasons=["upset"],
+                            follow_up="Call back", summary={"peak_level": "upset"})
+    call = store.get_call("CA1")
+    assert call["status"] == "completed", "the first close decides the status"
+    assert call["flagged"] and call["peak_level"] == "upset"
+    assert [f["summary"] for f in call["follow_ups"]] == ["Call back"]
+    assert not store.close_call("CA1", "completed", follow_up="again"), "filed only once"

@@ -92,6 +92,7 @@ class RedisSubscription(MemorySubscription):
             self._pubsub.close()
         except redis.RedisError:
             pass
+        self._bus._unsubscribe(self)
 
 
 class RedisBus:
@@ -104,6 +105,8 @@ class RedisBus:
         self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
         self._history = history
         self._subscriber_queue = subscriber_queue
+        self._subscriptions: set[RedisSubscription] = set()
+        self._lock = threading.Lock()
 
     def publish(self, desk: str, type: str, data: dict[str, Any]) -> BusMessage:
         """Append to the desk's stream and announce on its channel."""
@@ -117,10 +120,15 @@ class RedisBus:
 
     def subscribe(self, desk: str, after: str | None = None) -> RedisSubscription:
         """Watch ``desk`` across instances, replaying after ``after``."""
-        return RedisSubscription(self, desk, after, self._subscriber_queue)
+        subscription = RedisSubscription(self, desk, after, self._subscriber_queue)
+        with self._lock:
+            self._subscriptions.add(subscription)
+        return subscription
 
     def _unsubscribe(self, subscription: MemorySubscription) -> None:
-        """Subscriptions clean up themselves."""
+        """Forget a closed subscription."""
+        with self._lock:
+            self._subscriptions.discard(subscription)  # type: ignore[arg-type]
 
     def ping(self) -> bool:
         """Whether Redis answers."""
@@ -130,5 +138,9 @@ class RedisBus:
             return False
 
     def close(self) -> None:
-        """Close the connection pool."""
+        """Stop every subscription, then close the connection pool."""
+        with self._lock:
+            subscriptions = list(self._subscriptions)
+        for subscription in subscriptions:
+            subscription.close()
         self.client.close()

@@ -212,16 +212,25 @@ class RecordStore:
         follow_up: str | None = None,
         summary: dict[str, Any] | None = None,
     ) -> bool:
-        """Close a live call; returns False when it was already closed or unknown.
+        """Close a call; returns False when it is unknown or there was nothing to do.
 
-        A follow-up item is filed with ``follow_up`` as its summary.
+        The first close sets the status and end time.  A close that brings the
+        call's outcome (``follow_up``) still lands after an earlier bare close, e.g.
+        a status callback that reached another instance before the stream ended
+        here: it fills in the flags, the summary and the follow-up item.
         """
         with self.session() as s:
-            call = s.scalar(select(Call).where(Call.call_sid == call_sid))
-            if call is None or call.status != "live":
+            call = s.scalar(
+                select(Call).where(Call.call_sid == call_sid).options(selectinload(Call.follow_ups))
+            )
+            if call is None:
                 return False
-            call.status = status
-            call.ended_at = utcnow()
+            if call.status != "live":
+                if not follow_up or call.follow_ups:
+                    return False
+            else:
+                call.status = status
+                call.ended_at = utcnow()
             call.flagged = flagged
             call.flag_reasons = list(flag_reasons)
             for key, value in (summary or {}).items():
