@@ -5,7 +5,8 @@ pipeline a phone call uses from the utterance stage on (frustration, coach,
 bus, console, records), pacing each turn at ``at / speed`` seconds and showing
 a partial transcript before each final one.  ``start_demo_loop`` keeps a demo
 call going for ``voice serve --demo``.  ``simulate_command`` is the client side:
-it validates a scenario file locally, sends it to ``POST /api/simulate`` and
+it validates a scenario file locally, sends it to ``POST /api/simulate`` (or,
+with ``--audio``, speaks it into the Twilio stream: ``voice.simulate_audio``) and
 waits for the call to finish, printing the call sid last.
 """
 
@@ -286,14 +287,20 @@ def _wait_for_call(url: str, token: str, call_sid: str, timeout_s: float) -> dic
 @click.option("--timeout", "timeout_s", default=None, type=float,
               help="Seconds to wait for the call to end (default: its length plus 60 s).")
 @click.option("--audio", is_flag=True,
-              help="Speak the script with espeak-ng through the Twilio stream (not available yet).")
+              help="Speak the script with espeak-ng through the service's Twilio Media "
+                   "Streams WebSocket (the service needs a speech model).")
+@click.option("--voice", default="en-us", show_default=True,
+              help="espeak-ng voice for --audio (each speaker gets its own variant and pitch).")
+@click.option("--twilio-token", default=lambda: os.environ.get("TWILIO_AUTH_TOKEN", ""),
+              show_default="$TWILIO_AUTH_TOKEN",
+              help="The service's Twilio auth token, to sign the --audio stream.")
+@click.option("--public-url", default=lambda: os.environ.get("VOICE_PUBLIC_URL", ""),
+              show_default="$VOICE_PUBLIC_URL",
+              help="The service's public URL, which --audio signs (default: --url).")
 def simulate_command(scenario_file: Path, url: str, speed: float, token: str,
-                     timeout_s: float | None, audio: bool) -> None:
+                     timeout_s: float | None, audio: bool, voice: str, twilio_token: str,
+                     public_url: str) -> None:
     """Play SCENARIO_FILE as a call inside the running service; prints the call sid last."""
-    if audio:
-        raise click.UsageError("--audio is not available yet: the espeak-ng → Twilio Media "
-                               "Streams path is not built; run without --audio to play the "
-                               "script from the utterance stage on")
     try:
         scenario = load_scenario(scenario_file)
     except ScenarioError as err:
@@ -303,10 +310,21 @@ def simulate_command(scenario_file: Path, url: str, speed: float, token: str,
     url = url.rstrip("/")
     click.echo(f"Playing {scenario.title!r}: {len(scenario.turns)} turns, "
                f"about {scenario.duration_s / speed:.0f} s at speed {speed:g}, on {url}")
-    call_sid = _post_scenario(url, token, scenario_to_json(scenario), speed)
+    streamer = None
+    if audio:
+        from voice.simulate_audio import start_audio_call
+
+        streamer = start_audio_call(scenario, url, speed, voice=voice,
+                                    twilio_token=twilio_token, public_url=public_url or None)
+        call_sid, length_s = streamer.call_sid, streamer.duration_s
+    else:
+        call_sid = _post_scenario(url, token, scenario_to_json(scenario), speed)
+        length_s = scenario.duration_s
     click.echo(f"Started {call_sid}; watch it on {url}/console")
     call = _wait_for_call(url, token, call_sid,
-                          timeout_s if timeout_s is not None else scenario.duration_s / speed + 60)
+                          timeout_s if timeout_s is not None else length_s / speed + 60)
+    if streamer is not None:
+        streamer.finish(call)
     flagged = "flagged: " + "; ".join(call.get("flag_reasons") or ["yes"]) if call.get(
         "flagged") else "not flagged"
     click.echo(f"Call ended ({call.get('status')}), peak {call.get('peak_level') or 'n/a'}, "
