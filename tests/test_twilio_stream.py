@@ -318,8 +318,8 @@ def share_active(active: np.ndarray, t0: float, t1: float) -> float:
 
 
 @pytest.mark.slow
-def test_real_call_is_transcribed_attributed_stored_and_served(config, recordings):
-    app = create_app(config.replace(load_speech_model=True,
+def test_real_call_is_transcribed_attributed_stored_and_served(config, database_url, recordings):
+    app = create_app(config.replace(load_speech_model=True, database_url=database_url,
                                     vosk_model_path=str(korean_model())))
     svc = app.extensions["voice"]
     assert svc.speech is not None, svc.speech_status

@@ -35,10 +35,16 @@ def main() -> None:
               help="Worker threads (each WebSocket and SSE stream holds one).")
 @click.option("--demo", is_flag=True, help="Also loop a demo call so the console shows activity.")
 @click.option("--dev", "dev_server", is_flag=True, help="Use Flask's development server.")
-def serve(host: str, port: int, threads: int, demo: bool, dev_server: bool) -> None:
+@click.option("--insecure-dev", is_flag=True,
+              help="Accept UNSIGNED Twilio requests while TWILIO_AUTH_TOKEN is unset "
+                   "(local development only; same as VOICE_INSECURE_DEV=1).")
+def serve(host: str, port: int, threads: int, demo: bool, dev_server: bool,
+          insecure_dev: bool) -> None:
     """Run the service (the same app the Procfile runs, under gunicorn with threads)."""
     if demo:
         os.environ["VOICE_DEMO"] = "1"
+    if insecure_dev:
+        os.environ["VOICE_INSECURE_DEV"] = "1"
     config = _config()
     click.echo(f"Call coach on http://{host}:{port}  (console: http://{host}:{port}/console)")
     if dev_server:
