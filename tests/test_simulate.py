@@ -190,11 +190,11 @@ def test_cli_validates_the_file_locally(tmp_path) -> None:  # noqa: ANN001
     assert "invalid scenario" in result.output and "turn 1" in result.output
 
 
-def test_cli_needs_a_token_and_has_no_audio_yet() -> None:
+def test_cli_needs_a_token_and_audio_a_twilio_token() -> None:
     path = str(scenario_path("calm_booking"))
     assert "no API token" in run_cli(path).output
-    audio = run_cli(path, "--audio", "--token", "t")
-    assert audio.exit_code == 2 and "not available yet" in audio.output
+    audio = run_cli(path, "--audio", "--token", "t", "--twilio-token", "")
+    assert audio.exit_code == 1 and "no Twilio auth token" in audio.output
 
 
 def test_cli_gives_up_after_the_timeout(app) -> None:  # noqa: ANN001
