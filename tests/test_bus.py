@@ -89,3 +89,51 @@ def test_redis_bus_reports_unreachable_server():
 
     bus = RedisBus("redis://127.0.0.1:1/0")
     assert not bus.ping()
+
+
+def test_resuming_says_whether_the_history_covered_the_gap(bus_kind):
+    bus = make_bus(*bus_kind)
+    first = bus.publish("desk", "call_started", {"n": 1})
+    known = bus.subscribe("desk", after=first.id)
+    assert known.resumed
+    fresh = bus.subscribe("desk")
+    assert not fresh.resumed, "no id: start from a snapshot"
+    stranger = bus.subscribe("desk", after="deadbeef-3" if bus.name == "memory" else "bogus")
+    assert not stranger.resumed, "an id from another process is not resumed"
+    for sub in (known, fresh, stranger):
+        sub.close()
+        sub.close()  # closing twice is harmless
+
+
+def test_history_trimmed_past_the_id_is_not_resumed():
+    bus = MemoryBus(history=3)
+    first = bus.publish("desk", "transcript", {"n": 0})
+    for n in range(1, 6):
+        bus.publish("desk", "transcript", {"n": n})
+    assert not bus.subscribe("desk", after=first.id).resumed
+
+
+def test_concurrent_publishers_lose_nothing_and_keep_id_order(bus_kind):
+    bus = make_bus(*bus_kind)
+    bus._subscriber_queue = 2000
+    subscription = bus.subscribe("desk")
+    time.sleep(0.1)
+    threads = [
+        threading.Thread(target=lambda: [bus.publish("desk", "t", {}) for _ in range(100)])
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    got = []
+    while (message := subscription.get(1.0)) is not None:
+        got.append(message.id)
+    assert len(got) == 400 and subscription.dropped == 0
+
+    def order(message_id):
+        head, _, tail = message_id.rpartition("-")
+        return (int(head), int(tail)) if head.isdigit() else int(tail)
+
+    assert got == sorted(got, key=order)
+    subscription.close()

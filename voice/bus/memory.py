@@ -1,10 +1,16 @@
-"""The in-process bus: one process, no dependencies, the default."""
+"""The in-process bus: one process, no dependencies, the default.
+
+Message ids are ``<epoch>-<n>``: the epoch is new for every process, so a
+browser that reconnects after a restart presents an id this bus does not know
+and is told (``resumed`` False) to start again from a snapshot.
+"""
 
 from __future__ import annotations
 
 import itertools
 import queue
 import threading
+import uuid
 from collections import deque
 from typing import Any
 
@@ -15,11 +21,13 @@ from voice.metrics import counters
 class MemorySubscription:
     """A bounded per-subscriber queue; the oldest message goes when it is full."""
 
-    def __init__(self, bus: MemoryBus, desk: str, maxsize: int) -> None:
+    def __init__(self, bus: Any, desk: str, maxsize: int) -> None:
         self._bus = bus
         self.desk = desk
+        self.resumed = False
         self._queue: queue.Queue[BusMessage] = queue.Queue(maxsize=maxsize)
         self._dropped = 0
+        self._closed = False
 
     def offer(self, message: BusMessage) -> None:
         """Deliver without blocking; drop the oldest message when full."""
@@ -48,7 +56,10 @@ class MemorySubscription:
         return self._dropped
 
     def close(self) -> None:
-        """Unsubscribe."""
+        """Unsubscribe (safe to call more than once)."""
+        if self._closed:
+            return
+        self._closed = True
         self._bus._unsubscribe(self)
 
 
@@ -59,33 +70,44 @@ class MemoryBus:
 
     def __init__(self, history: int = 500, subscriber_queue: int = 1000) -> None:
         self._lock = threading.Lock()
+        self._epoch = uuid.uuid4().hex[:8]
         self._ids = itertools.count(1)
-        self._history: dict[str, deque[BusMessage]] = {}
+        self._history: dict[str, deque[tuple[int, BusMessage]]] = {}
+        self._trimmed_upto: dict[str, int] = {}
         self._subscribers: dict[str, list[MemorySubscription]] = {}
         self._history_size = history
         self._subscriber_queue = subscriber_queue
 
     def publish(self, desk: str, type: str, data: dict[str, Any]) -> BusMessage:
-        """Send to every subscriber of ``desk`` and keep it for replay."""
+        """Send to every subscriber of ``desk`` (in id order) and keep it for replay."""
         with self._lock:
-            message = BusMessage(id=str(next(self._ids)), type=type, data=data)
-            self._history.setdefault(desk, deque(maxlen=self._history_size)).append(message)
-            subscribers = list(self._subscribers.get(desk, ()))
-        for subscriber in subscribers:
-            subscriber.offer(message)
+            number = next(self._ids)
+            message = BusMessage(id=f"{self._epoch}-{number}", type=type, data=data)
+            kept = self._history.setdefault(desk, deque(maxlen=self._history_size))
+            if len(kept) == kept.maxlen:
+                self._trimmed_upto[desk] = kept[0][0]
+            kept.append((number, message))
+            for subscriber in self._subscribers.get(desk, ()):
+                subscriber.offer(message)  # never blocks, so holding the lock keeps order
         return message
 
+    def _number(self, message_id: str | None) -> int | None:
+        if not message_id:
+            return None
+        epoch, _, number = message_id.partition("-")
+        if epoch != self._epoch or not number.isdigit():
+            return None
+        return int(number)
+
     def subscribe(self, desk: str, after: str | None = None) -> MemorySubscription:
-        """Watch ``desk``, replaying kept messages newer than ``after``."""
+        """Watch ``desk``, replaying kept messages newer than ``after`` when it is known."""
         subscription = MemorySubscription(self, desk, self._subscriber_queue)
         with self._lock:
-            if after is not None:
-                try:
-                    last = int(after)
-                except ValueError:
-                    last = 0
-                for message in self._history.get(desk, ()):
-                    if int(message.id) > last:
+            last = self._number(after)
+            if last is not None and last >= self._trimmed_upto.get(desk, 0):
+                subscription.resumed = True
+                for number, message in self._history.get(desk, ()):
+                    if number > last:
                         subscription.offer(message)
             self._subscribers.setdefault(desk, []).append(subscription)
         return subscription

@@ -2,9 +2,10 @@
 
 Each message is appended to a capped Redis stream per desk (its id is the
 stream entry id, so replay after a reconnect works across instances) and
-published on the desk's pub/sub channel for live delivery.  A subscriber
-listens on the channel first, then replays the stream after ``after`` and
-skips duplicates, so nothing falls between the two.
+published on the desk's pub/sub channel, both in one Lua script so channel
+order is id order.  A subscriber listens on the channel first, then replays the
+stream after ``after`` and skips what it has already seen, so nothing falls
+between the two.
 """
 
 from __future__ import annotations
@@ -22,6 +23,13 @@ from voice.metrics import counters
 
 log = logging.getLogger(__name__)
 
+# KEYS: stream, channel; ARGV: max length, payload.  Returns the new entry id.
+_PUBLISH_SCRIPT = """
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'payload', ARGV[2])
+redis.call('PUBLISH', KEYS[2], id .. ' ' .. ARGV[2])
+return id
+"""
+
 
 def _stream_key(desk: str) -> str:
     return f"voice:desk:{desk}:events"
@@ -31,38 +39,46 @@ def _channel(desk: str) -> str:
     return f"voice:desk:{desk}"
 
 
-def _id_key(message_id: str) -> tuple[int, int]:
+def _id_key(message_id: str) -> tuple[int, int] | None:
     ms, _, seq = message_id.partition("-")
+    if not ms.isdigit() or not (seq or "0").isdigit():
+        return None
     return int(ms), int(seq or 0)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class RedisSubscription(MemorySubscription):
     """A pub/sub listener thread feeding a bounded queue."""
 
     def __init__(self, bus: RedisBus, desk: str, after: str | None, maxsize: int) -> None:
-        super().__init__(bus, desk, maxsize)  # type: ignore[arg-type]
+        super().__init__(bus, desk, maxsize)
         self._pubsub = bus.client.pubsub(ignore_subscribe_messages=True)
         self._pubsub.subscribe(_channel(desk))
         self._last: tuple[int, int] = (0, 0)
         self._stop = threading.Event()
-        if after is not None:
-            self._replay(bus, desk, after)
+        start = _id_key(after) if after else None
+        if start is not None:
+            self._replay(bus, desk, after, start)
         self._thread = threading.Thread(target=self._listen, name=f"redis-sub-{desk}", daemon=True)
         self._thread.start()
 
-    def _replay(self, bus: RedisBus, desk: str, after: str) -> None:
+    def _replay(self, bus: RedisBus, desk: str, after: str, start: tuple[int, int]) -> None:
         try:
-            start = f"({after}" if "-" in after else "-"
-            for entry_id, fields in bus.client.xrange(_stream_key(desk), min=start):
-                self._deliver(entry_id, fields[b"payload"])
-        except (redis.RedisError, ValueError) as exc:
+            oldest = bus.client.xrange(_stream_key(desk), count=1)
+            self.resumed = bool(oldest) and (_id_key(_text(oldest[0][0])) or (0, 0)) <= start
+            self._last = start
+            for entry_id, fields in bus.client.xrange(_stream_key(desk), min=f"({after}"):
+                self._deliver(_text(entry_id), _text(fields[b"payload"]))
+        except redis.RedisError as exc:
+            self.resumed = False
             log.warning("replay for desk %s after %s failed: %s", desk, after, exc)
 
-    def _deliver(self, message_id: str | bytes, payload: str | bytes) -> None:
-        if isinstance(message_id, bytes):
-            message_id = message_id.decode()
+    def _deliver(self, message_id: str, payload: str) -> None:
         key = _id_key(message_id)
-        if key <= self._last:
+        if key is None or key <= self._last:
             return
         self._last = key
         body = json.loads(payload)
@@ -80,11 +96,13 @@ class RedisSubscription(MemorySubscription):
                 self._stop.wait(1.0)
                 continue
             if item and item.get("type") == "message":
-                envelope = json.loads(item["data"])
-                self._deliver(envelope["id"], envelope["payload"])
+                message_id, _, payload = _text(item["data"]).partition(" ")
+                self._deliver(message_id, payload)
 
     def close(self) -> None:
-        """Stop the listener, wait for it, then unsubscribe."""
+        """Stop the listener, wait for it, then unsubscribe (idempotent)."""
+        if self._closed:
+            return
         self._stop.set()
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=2.0)
@@ -92,7 +110,7 @@ class RedisSubscription(MemorySubscription):
             self._pubsub.close()
         except redis.RedisError:
             pass
-        self._bus._unsubscribe(self)
+        super().close()
 
 
 class RedisBus:
@@ -102,21 +120,19 @@ class RedisBus:
 
     def __init__(self, url: str, history: int = 500, subscriber_queue: int = 1000) -> None:
         self.url = url
-        self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._publish = self.client.register_script(_PUBLISH_SCRIPT)
         self._history = history
         self._subscriber_queue = subscriber_queue
         self._subscriptions: set[RedisSubscription] = set()
         self._lock = threading.Lock()
 
     def publish(self, desk: str, type: str, data: dict[str, Any]) -> BusMessage:
-        """Append to the desk's stream and announce on its channel."""
+        """Append to the desk's stream and announce on its channel, atomically."""
         payload = json.dumps({"type": type, "data": data})
-        entry_id = self.client.xadd(
-            _stream_key(desk), {"payload": payload}, maxlen=self._history, approximate=True
-        )
-        message_id = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
-        self.client.publish(_channel(desk), json.dumps({"id": message_id, "payload": payload}))
-        return BusMessage(id=message_id, type=type, data=data)
+        entry_id = self._publish(keys=[_stream_key(desk), _channel(desk)],
+                                 args=[self._history, payload])
+        return BusMessage(id=_text(entry_id), type=type, data=data)
 
     def subscribe(self, desk: str, after: str | None = None) -> RedisSubscription:
         """Watch ``desk`` across instances, replaying after ``after``."""
