@@ -88,3 +88,10 @@ def test_login_does_not_redirect_off_site(app, client):
         "/login?next=https://evil.example/", data={"username": "desk", "password": "correct-horse"}
     )
     assert response.headers["Location"].endswith("/console")
+
+
+def test_error_pages_escape_what_the_request_put_in_them(app, client):
+    login(client, app.extensions["voice"].store, "boss", "manager")
+    response = client.get("/review/calls/<img src=x onerror=alert(1)>")
+    assert response.status_code == 404
+    assert b"<img" not in response.data and b"&lt;img" in response.data

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, jsonify, request
+from markupsafe import escape
 
 from voice.config import Config
 
@@ -112,8 +113,9 @@ def _register_errors(app: Flask) -> None:
         if wants_json():
             return jsonify(error=error.name.lower().replace(" ", "_"),
                            message=error.description), error.code
+        title = escape(f"{error.code} {error.name}")
         return (
-            f"<!doctype html><title>{error.code} {error.name}</title>"
-            f"<h1>{error.code} {error.name}</h1><p>{error.description}</p>",
+            f"<!doctype html><title>{title}</title>"
+            f"<h1>{title}</h1><p>{escape(error.description)}</p>",
             error.code,
         )
