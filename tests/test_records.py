@@ -1,10 +1,13 @@
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from voice.events import CallStarted, FrustrationState, Prompt, Utterance, Word
-from voice.records import CallRecorder, RecordError, RecordStore
+from voice.metrics import counters
+from voice.records import CallRecorder, RecordError, RecordStore, RecordWriter
+from voice.records.tables import utcnow
 
 
 @pytest.fixture
@@ -102,13 +105,15 @@ def test_users_log_in_with_the_right_password_only(store):
         store.add_user("x", "long-enough", "admin")
 
 
-def test_recorder_keeps_writes_while_the_database_is_gone_and_replays_them(tmp_path: Path):
+def test_writer_keeps_writes_while_the_database_is_gone_and_replays_them(tmp_path: Path):
     db = tmp_path / "voice.db"
     store = RecordStore(f"sqlite:///{db}")
     store.migrate()
-    recorder = CallRecorder(store, "CA1")
+    writer = RecordWriter(store, retry_min_s=0.05, retry_max_s=0.2)
+    recorder = CallRecorder(writer, "CA1")
     recorder.open(started())
     recorder.utterance(Utterance("CA1", "caller", "first", 0.0, 1.0, True))
+    assert recorder.flush(5)
 
     moved = tmp_path / "away.db"
     shutil.move(db, moved)
@@ -116,14 +121,45 @@ def test_recorder_keeps_writes_while_the_database_is_gone_and_replays_them(tmp_p
     store.engine.dispose()
     recorder.utterance(Utterance("CA1", "caller", "second", 1.0, 2.0, True))
     recorder.utterance(Utterance("CA1", "receptionist", "third", 2.0, 3.0, True))
-    assert len(recorder.pending) == 2 and recorder.failed_writes >= 1
+    assert not recorder.flush(0.5)
+    assert recorder.pending == 2 and writer.in_outage
+    assert counters.get("db.write_failures") >= 1
 
     db.rmdir()
     shutil.move(moved, db)
     store.engine.dispose()
-    assert recorder.flush()
+    assert recorder.flush(5)
     texts = [u["text"] for u in store.get_call("CA1")["utterances"]]
     assert texts == ["first", "second", "third"]
+    writer.close()
+
+
+def test_a_value_the_database_refuses_is_skipped_without_blocking_later_writes(store):
+    writer = RecordWriter(store)
+    recorder = CallRecorder(writer, "CA1")
+    recorder.open(started())
+    recorder.utterance(Utterance("CAnope", "caller", "for a call that does not exist", 0, 1, True))
+    recorder.utterance(Utterance("CA1", "caller", "still saved", 1.0, 2.0, True))
+    assert recorder.flush(5)
+    assert [u["text"] for u in store.get_call("CA1")["utterances"]] == ["still saved"]
+    assert counters.get("db.writes_refused") == 1
+    writer.close()
+
+
+def test_a_sip_caller_address_longer_than_a_phone_number_is_recorded(store):
+    sip = "sip:+14155551234@front-desk-trunk.sip.us1.twilio.com;transport=tls" * 5
+    store.open_call(CallStarted("CA1", from_number=sip))
+    assert store.get_call("CA1")["from"] == sip[:255]
+
+
+def test_only_calls_nobody_renews_are_closed_as_interrupted(store):
+    store.open_call(started("CAold"), instance_id="host-a:1:aaaaaa")
+    store.open_call(started("CAnew"), instance_id="host-b:2:bbbbbb")
+    store.update_call("CAold", heartbeat_at=utcnow() - timedelta(minutes=10))
+    store.touch_calls(["CAnew"])
+    assert store.close_interrupted_calls(stale_after_s=120) == ["CAold"]
+    assert store.get_call("CAnew")["status"] == "live"
+    assert store.live_call_owners() == {"CAnew": "host-b:2:bbbbbb"}
 
 
 def test_outcome_lands_after_a_status_callback_closed_the_call_elsewhere(store):

@@ -118,6 +118,7 @@ def test_a_failing_stage_is_logged_and_the_call_goes_on(config):
 def test_the_database_going_away_mid_call_loses_nothing(services, tmp_path):
     db = tmp_path / "voice.db"
     session = play(services, "CAdb", BILLING_DISPUTE[:2])
+    services.publisher.flush()
     subscription = services.bus.subscribe("front-desk")
 
     shutil.move(db, tmp_path / "away.db")
@@ -143,3 +144,54 @@ def test_ending_twice_is_harmless_and_unknown_calls_are_refused(services):
     assert session.end("completed") is True
     assert session.end("completed") is False
     assert services.calls.end("CAunknown", "completed") is False
+
+
+def test_start_up_closes_calls_of_a_dead_process_but_not_of_a_running_instance(config):
+    import os
+    import socket
+
+    from voice.records import RecordStore
+
+    store = RecordStore(config.database_url)
+    store.migrate()
+    host = socket.gethostname()
+    store.open_call(CallStarted("CAdead"), instance_id=f"{host}:999999:abcdef")
+    store.open_call(CallStarted("CAalive"), instance_id=f"{host}:{os.getppid()}:123456")
+    store.open_call(CallStarted("CAelsewhere"), instance_id="other-host:7:fedcba")
+    services = create_app(config).extensions["voice"]
+    assert store.get_call("CAdead")["status"] == "interrupted"
+    assert store.get_call("CAdead")["follow_ups"], "it still gets a follow-up"
+    assert store.get_call("CAalive")["status"] == "live"
+    assert store.get_call("CAelsewhere")["status"] == "live", "another instance's call"
+    services.calls.heartbeat_once()
+    assert store.get_call("CAelsewhere")["status"] == "live", "its heartbeat is fresh"
+
+
+class StuckWorker:
+    stats = {"chunks_in": 0}
+
+    def close(self):
+        """Returns although its thread is still decoding."""
+
+
+def test_a_late_line_from_a_stuck_decoder_after_the_end_is_ignored(services):
+    subscription = services.bus.subscribe("front-desk")
+    session = play(services, "CAlate", BILLING_DISPUTE[:1])
+    session.worker = StuckWorker()  # its decoder thread outlives the join
+    session.end("completed")
+    session.add_utterance(utterance("CAlate", "caller", 30.0, "a line after the end", -20))
+    services.publisher.flush()
+    types = [m.type for m in drain(subscription)]
+    assert types[-1] == "call_ended"
+    assert len(services.store.get_call("CAlate")["utterances"]) == 1
+
+
+def test_a_failing_listener_does_not_lose_the_utterance(services):
+    session = services.calls.open(CallStarted("CAlisten"), with_audio=False)
+    session.listeners.append(lambda event: 1 / 0)
+    session.add_utterance(utterance("CAlisten", "caller", 1.0, "I need a refill", -25))
+    session.end("completed")
+    assert [u["text"] for u in services.store.get_call("CAlisten")["utterances"]] == [
+        "I need a refill"
+    ]
+    assert counters.get("session.listener_errors") >= 1

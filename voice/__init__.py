@@ -8,6 +8,7 @@ and ``/healthz`` says what is absent), and registers the blueprints.
 
 from __future__ import annotations
 
+import atexit
 import logging
 from datetime import timedelta
 from typing import Any
@@ -50,11 +51,11 @@ def create_app(config: Config | None = None, **services_overrides: Any) -> Flask
     if not config.testing and not store.list_users():
         log.warning("no logins exist yet: run `voice init` (creates a manager) or "
                     "`voice users add NAME --role receptionist`")
-    interrupted = store.close_interrupted_calls()
-    if interrupted:
-        log.warning("closed %d call(s) left open by a crash: %s", len(interrupted), interrupted)
     services = Services(config=config, store=store, bus=services_overrides.pop("bus", None)
                         or make_bus(config.redis_url))
+    interrupted = services.calls.close_calls_of_dead_instances()
+    if interrupted:
+        log.warning("closed %d call(s) left open by a crash: %s", len(interrupted), interrupted)
     load_speech(services)
     load_sentiment(services)
     load_playbook(services)
@@ -74,6 +75,9 @@ def create_app(config: Config | None = None, **services_overrides: Any) -> Flask
     _register_errors(app)
     if config.demo:
         _start_demo(services)
+    if not config.testing:
+        services.calls.start_heartbeat()
+        atexit.register(services.close)
     return app
 
 

@@ -9,7 +9,10 @@ record as it goes.  ``CallRegistry`` holds the live sessions of this process.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from voice.bus.publisher import QueuedPublisher
 from voice.events import (
     CallEnded,
     CallEvent,
@@ -28,7 +32,7 @@ from voice.events import (
     event_payload,
 )
 from voice.metrics import counters
-from voice.records import CallRecorder
+from voice.records import CallRecorder, RecordWriter
 
 if TYPE_CHECKING:
     from voice.bus import Bus
@@ -66,9 +70,22 @@ class Services:
     playbook: PlaybookWatcher | None = None
     playbook_status: str = "not loaded"
     calls: CallRegistry = field(init=False)
+    writer: RecordWriter = field(init=False)
+    publisher: QueuedPublisher = field(init=False)
+    instance_id: str = field(init=False)
 
     def __post_init__(self) -> None:
+        self.instance_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.writer = RecordWriter(self.store)
+        self.publisher = QueuedPublisher(self.bus)
         self.calls = CallRegistry(self)
+
+    def close(self) -> None:
+        """Shutdown: end live calls, then save and publish what is still queued."""
+        self.calls.stop_heartbeat()
+        self.calls.end_all("interrupted")
+        self.writer.close()
+        self.publisher.close()
 
 
 def now_iso() -> str:
@@ -85,9 +102,10 @@ class CallSession:
         self.call_sid = started.call_sid
         self.desk = started.desk or services.config.desk_name
         self.stream_sid = stream_sid
-        self.recorder = CallRecorder(services.store, self.call_sid)
-        self._lock = threading.RLock()
+        self.recorder = CallRecorder(services.writer, self.call_sid)
+        self._lock = threading.Lock()
         self._ended = False
+        self._finished = False
         self.last_state: FrustrationState | None = None
         self.prompts: list[Prompt] = []
         self.frustration = self._make_frustration()
@@ -118,7 +136,8 @@ class CallSession:
 
     def start(self, with_audio: bool = True) -> None:
         """Write the record, announce the call and start transcription."""
-        self.recorder.open(self.started, self.stream_sid)
+        self.recorder.open(self.started, self.stream_sid, self.services.instance_id)
+        self.recorder.flush(timeout=2.0)  # the record exists once start returns, DB willing
         self._publish(self.started)
         if with_audio:
             from voice.transcribe import TranscriptionWorker
@@ -148,6 +167,7 @@ class CallSession:
         if self.worker is not None:
             self.worker.close()
         with self._lock:
+            self._finished = True  # anything a stuck decoder says later is not this call's
             summary, flagged, reasons = self._summary()
             self.recorder.close(
                 status,
@@ -156,16 +176,13 @@ class CallSession:
                 follow_up=self._follow_up_text(flagged, reasons),
                 summary=summary,
             )
-            if not self.recorder.flush():
-                log.error(
-                    "call %s: %d record write(s) still waiting for the database",
-                    self.call_sid,
-                    len(self.recorder.pending),
-                )
             self._publish(
                 CallEnded(self.call_sid, status, now_iso(), flagged=flagged, flag_reasons=reasons)
             )
-        self.services.calls.forget(self.call_sid)
+        self.services.calls.forget(self)
+        if not self.recorder.flush(timeout=5.0):
+            log.warning("call %s: %d record write(s) wait for the database; they are saved "
+                        "when it answers", self.call_sid, self.recorder.pending)
         return True
 
     # --- the stages ----------------------------------------------------------------
@@ -173,7 +190,7 @@ class CallSession:
     def add_utterance(self, utterance: Utterance) -> None:
         """Run one utterance through frustration and the coach, publish and record."""
         with self._lock:
-            if self._ended and self.worker is None:
+            if self._finished or (self._ended and self.worker is None):
                 return
             self._publish(utterance)
             if utterance.final and utterance.text.strip():
@@ -213,13 +230,13 @@ class CallSession:
 
     def _publish(self, event: CallEvent) -> None:
         kind, data = event_payload(event)
-        try:
-            self.services.bus.publish(self.desk, kind, data)
-        except Exception as exc:
-            counters.incr("bus.publish_errors")
-            log.error("call %s: could not publish %s: %s", self.call_sid, kind, exc)
+        self.services.publisher.publish(self.desk, kind, data)
         for listener in list(self.listeners):
-            listener(event)
+            try:
+                listener(event)
+            except Exception:
+                counters.incr("session.listener_errors")
+                log.exception("call %s: a listener failed on %s", self.call_sid, kind)
 
     # --- the end of the call -------------------------------------------------------
 
@@ -249,25 +266,30 @@ class CallSession:
 
 
 class CallRegistry:
-    """The live calls of this process, by call sid."""
+    """The live calls of this process, by call sid, and their heartbeat."""
+
+    HEARTBEAT_S = 30.0
+    STALE_AFTER_S = 120.0
 
     def __init__(self, services: Services) -> None:
         self.services = services
         self._calls: dict[str, CallSession] = {}
         self._lock = threading.Lock()
+        self._heartbeat_stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
 
     def open(
         self, started: CallStarted, stream_sid: str | None = None, with_audio: bool = True
     ) -> CallSession:
         """Start a session for a new call (a reconnect ends the old session first)."""
-        with self._lock:
-            previous = self._calls.get(started.call_sid)
+        previous = self.get(started.call_sid)
         if previous is not None:
             previous.end("reconnected")
         session = CallSession(self.services, started, stream_sid)
-        with self._lock:
-            self._calls[started.call_sid] = session
         session.start(with_audio=with_audio)
+        with self._lock:
+            if not session.ended:
+                self._calls[started.call_sid] = session
         return session
 
     def get(self, call_sid: str) -> CallSession | None:
@@ -276,14 +298,24 @@ class CallRegistry:
             return self._calls.get(call_sid)
 
     def end(self, call_sid: str, status: str) -> bool:
-        """End a live call; False when it is not live here."""
+        """End a live call and wait for it; False when it is not live here."""
         session = self.get(call_sid)
         return session.end(status) if session else False
 
-    def forget(self, call_sid: str) -> None:
-        """Drop an ended session."""
+    def end_soon(self, call_sid: str, status: str) -> bool:
+        """End a live call on a background thread (a webhook must answer at once)."""
+        session = self.get(call_sid)
+        if session is None or session.ended:
+            return False
+        threading.Thread(target=session.end, args=(status,), name=f"end-{call_sid}",
+                         daemon=True).start()
+        return True
+
+    def forget(self, session: CallSession) -> None:
+        """Drop an ended session (not a newer one for the same call)."""
         with self._lock:
-            self._calls.pop(call_sid, None)
+            if self._calls.get(session.call_sid) is session:
+                del self._calls[session.call_sid]
 
     def live(self) -> list[CallSession]:
         """Sessions still running."""
@@ -294,3 +326,56 @@ class CallRegistry:
         """End every live call (shutdown)."""
         for session in self.live():
             session.end(status)
+
+    # --- heartbeat: other instances can tell our calls from a dead instance's -------
+
+    def heartbeat_once(self) -> list[str]:
+        """Renew this instance's live calls; close calls nobody renewed; returns those."""
+        store = self.services.store
+        try:
+            store.touch_calls([s.call_sid for s in self.live()])
+            closed = store.close_interrupted_calls(stale_after_s=self.STALE_AFTER_S)
+        except Exception as exc:
+            log.warning("call heartbeat skipped: %s", exc.__class__.__name__)
+            return []
+        if closed:
+            log.warning("closed %d call(s) whose instance stopped answering: %s",
+                        len(closed), closed)
+        return closed
+
+    def close_calls_of_dead_instances(self) -> list[str]:
+        """At start-up: close calls left live by a process of this host that is gone,
+        and any call whose heartbeat is stale."""
+        host = socket.gethostname()
+        dead = []
+        for call_sid, owner in self.services.store.live_call_owners().items():
+            owner_host, _, rest = (owner or "").partition(":")
+            pid = rest.partition(":")[0]
+            if owner_host == host and pid.isdigit() and not _process_alive(int(pid)):
+                dead.append(call_sid)
+        return self.services.store.close_interrupted_calls(self.STALE_AFTER_S, also=dead)
+
+    def start_heartbeat(self) -> None:
+        """Renew heartbeats and sweep stale calls every ``HEARTBEAT_S`` seconds."""
+        def beat() -> None:
+            while not self._heartbeat_stop.wait(self.HEARTBEAT_S):
+                self.heartbeat_once()
+
+        self._heartbeat = threading.Thread(target=beat, name="call-heartbeat", daemon=True)
+        self._heartbeat.start()
+
+    def stop_heartbeat(self) -> None:
+        """Stop the heartbeat thread."""
+        self._heartbeat_stop.set()
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # a call "owned" by this new process cannot be live yet
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,5 +1,6 @@
-"""Call records: tables, migrations and the store that reads and writes them."""
+"""Call records: tables, migrations, the store that reads them and the writer that fills them."""
 
-from voice.records.store import CallRecorder, RecordError, RecordStore
+from voice.records.store import RecordError, RecordStore
+from voice.records.writer import CallRecorder, RecordWriter
 
-__all__ = ["CallRecorder", "RecordError", "RecordStore"]
+__all__ = ["CallRecorder", "RecordError", "RecordStore", "RecordWriter"]

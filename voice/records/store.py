@@ -2,19 +2,17 @@
 
 ``RecordStore`` writes calls, utterances, frustration points, prompts and
 follow-ups, and reads them back as plain dicts for the API and review pages.
-``CallRecorder`` is the per-call writer used while a call runs: when the
-database goes away it keeps the writes in order in memory, says so in the log,
-and replays them when the database answers again, so nothing is lost.
+While a call runs, writes go through ``writer.RecordWriter`` so the call never
+waits on the database.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +24,7 @@ from sqlalchemy.pool import StaticPool
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from voice.events import CallStarted, FrustrationState, Prompt, Utterance
-from voice.metrics import counters
+from voice.records.serialize import call_dict, follow_up_dict, iso, prompt_dict
 from voice.records.tables import (
     Call,
     FollowUp,
@@ -54,7 +52,8 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+                             connect_args={"connect_timeout": 5})
     if url in ("sqlite://", "sqlite:///:memory:"):
         engine = create_engine(
             url, connect_args={"check_same_thread": False}, poolclass=StaticPool
@@ -85,12 +84,8 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # SQLite keeps no zone; everything is stored in UTC
-        value = value.replace(tzinfo=UTC)
-    return value.isoformat()
+def _clip(value: str | None, size: int) -> str | None:
+    return value[:size] if value else value
 
 
 class RecordStore:
@@ -127,8 +122,14 @@ class RecordStore:
 
     # --- writes while a call runs -------------------------------------------------
 
-    def open_call(self, started: CallStarted, stream_sid: str | None = None) -> None:
-        """Create the call row (or re-open it when Twilio reconnects the stream)."""
+    def open_call(
+        self, started: CallStarted, stream_sid: str | None = None, instance_id: str | None = None
+    ) -> None:
+        """Create the call row (or re-open it when the stream reconnects).
+
+        Over-long values (a SIP address as the caller, say) are cut to the column
+        size rather than refused, so the call is always recorded.
+        """
         with self.session() as s:
             call = s.scalar(select(Call).where(Call.call_sid == started.call_sid))
             if call is None:
@@ -136,12 +137,14 @@ class RecordStore:
                 s.add(call)
                 if started.started_at:
                     call.started_at = datetime.fromisoformat(started.started_at)
-            call.stream_sid = stream_sid or call.stream_sid
-            call.from_number = started.from_number or call.from_number or ""
-            call.to_number = started.to_number or call.to_number or ""
-            call.desk = started.desk or call.desk or "front-desk"
+            call.stream_sid = _clip(stream_sid, 64) or call.stream_sid
+            call.from_number = _clip(started.from_number, 255) or call.from_number or ""
+            call.to_number = _clip(started.to_number, 255) or call.to_number or ""
+            call.desk = _clip(started.desk, 120) or call.desk or "front-desk"
             call.status = "live"
             call.ended_at = None
+            call.instance_id = instance_id
+            call.heartbeat_at = utcnow()
             call.transcribed = started.transcribed
             call.simulated = started.simulated
 
@@ -239,10 +242,40 @@ class RecordStore:
                 s.add(FollowUp(call_id=call.id, summary=follow_up))
             return True
 
-    def close_interrupted_calls(self) -> list[str]:
-        """Mark calls left live by a crash as interrupted; returns their sids."""
+    def touch_calls(self, call_sids: list[str]) -> None:
+        """Say that these live calls are still running here (their heartbeat)."""
+        if not call_sids:
+            return
         with self.session() as s:
-            calls = s.scalars(select(Call).where(Call.status == "live")).all()
+            s.execute(
+                update(Call)
+                .where(Call.call_sid.in_(call_sids), Call.status == "live")
+                .values(heartbeat_at=utcnow())
+            )
+
+    def live_call_owners(self) -> dict[str, str | None]:
+        """Live calls and the instance that runs each."""
+        with self.session() as s:
+            rows = s.execute(select(Call.call_sid, Call.instance_id).where(Call.status == "live"))
+            return {sid: owner for sid, owner in rows}
+
+    def close_interrupted_calls(
+        self, stale_after_s: float = 0.0, also: list[str] | tuple[str, ...] = ()
+    ) -> list[str]:
+        """Close as interrupted the live calls nobody has vouched for in ``stale_after_s``
+        (and the live calls named in ``also``).
+
+        A running instance renews its calls' heartbeat, so with several instances
+        on one database only the calls of an instance that died are closed.
+        """
+        cutoff = utcnow() - timedelta(seconds=stale_after_s)
+        last_sign = func.coalesce(Call.heartbeat_at, Call.started_at)
+        with self.session() as s:
+            calls = s.scalars(
+                select(Call).where(
+                    Call.status == "live", (last_sign <= cutoff) | Call.call_sid.in_(list(also))
+                )
+            ).all()
             for call in calls:
                 call.status = "interrupted"
                 call.ended_at = utcnow()
@@ -273,7 +306,7 @@ class RecordStore:
             row.status = action
             row.acted_by = user
             row.acted_at = utcnow()
-            return _prompt_dict(row)
+            return prompt_dict(row)
 
     def update_follow_up(
         self,
@@ -291,13 +324,13 @@ class RecordStore:
             if item is None:
                 raise RecordError(f"no follow-up {follow_up_id}")
             if assignee is not None:
-                item.assignee = assignee.strip() or None
+                item.assignee = _clip(assignee.strip(), 120) or None
             if note is not None:
                 item.note = note
             if status is not None and status != item.status:
                 item.status = status
                 item.closed_at = utcnow() if status == "closed" else None
-            return _follow_up_dict(item)
+            return follow_up_dict(item)
 
     # --- reads ---------------------------------------------------------------------
 
@@ -386,7 +419,7 @@ class RecordStore:
         """Every user's name and role."""
         with self.session() as s:
             return [
-                {"username": u.username, "role": u.role, "created_at": _iso(u.created_at)}
+                {"username": u.username, "role": u.role, "created_at": iso(u.created_at)}
                 for u in s.scalars(select(User).order_by(User.username))
             ]
 
@@ -397,153 +430,3 @@ class RecordStore:
             if user is None or not check_password_hash(user.password_hash, password):
                 return None
             return {"username": user.username, "role": user.role}
-
-
-def _utterance_dict(u: UtteranceRow) -> dict:
-    return {
-        "speaker": u.speaker,
-        "text": u.text,
-        "t_start": u.t_start,
-        "t_end": u.t_end,
-        "final": u.final,
-        "words": u.words or [],
-        "audio": u.audio,
-    }
-
-
-def _prompt_dict(p: PromptRow) -> dict:
-    return {
-        "id": p.prompt_id,
-        "kind": p.kind,
-        "text": p.text,
-        "why": p.why,
-        "t": p.t,
-        "status": p.status,
-        "acted_by": p.acted_by,
-        "acted_at": _iso(p.acted_at),
-    }
-
-
-def _follow_up_dict(f: FollowUp) -> dict:
-    return {
-        "id": f.id,
-        "summary": f.summary,
-        "status": f.status,
-        "assignee": f.assignee,
-        "note": f.note,
-        "created_at": _iso(f.created_at),
-        "closed_at": _iso(f.closed_at),
-    }
-
-
-def call_dict(call: Call, detail: bool) -> dict:
-    """A call as the API shows it; ``detail`` adds transcript, curve and prompts."""
-    data: dict[str, Any] = {
-        "call_sid": call.call_sid,
-        "from": call.from_number,
-        "to": call.to_number,
-        "desk": call.desk,
-        "started_at": _iso(call.started_at),
-        "ended_at": _iso(call.ended_at),
-        "status": call.status,
-        "transcribed": call.transcribed,
-        "simulated": call.simulated,
-        "caller_name": call.caller_name,
-        "topic": call.topic,
-        "peak_score": call.peak_score,
-        "peak_level": call.peak_level,
-        "flagged": call.flagged,
-        "flag_reasons": call.flag_reasons or [],
-        "follow_ups": [_follow_up_dict(f) for f in call.follow_ups],
-    }
-    if detail:
-        data["utterances"] = [_utterance_dict(u) for u in call.utterances]
-        data["frustration"] = [
-            {
-                "t": p.t,
-                "score": p.score,
-                "level": p.level,
-                "trend": p.trend,
-                "rising": p.rising,
-                "utterance_score": p.utterance_score,
-                "reasons": p.reasons or [],
-            }
-            for p in call.frustration
-        ]
-        data["prompts"] = [_prompt_dict(p) for p in call.prompts]
-        data["stats"] = call.stats or {}
-    return data
-
-
-class CallRecorder:
-    """Writes one call's records in order, surviving a database outage.
-
-    Every write goes through ``_write``; when the database fails the write (and
-    every later one) waits in ``pending`` and is replayed, in order, on the next
-    write or at ``flush``.  Writes are never dropped while the process lives.
-    """
-
-    def __init__(self, store: RecordStore, call_sid: str) -> None:
-        self.store = store
-        self.call_sid = call_sid
-        self.pending: list[tuple[str, Callable[[], Any]]] = []
-        self._lock = threading.Lock()
-        self.failed_writes = 0
-
-    def _write(self, what: str, action: Callable[[], Any]) -> None:
-        with self._lock:
-            self.pending.append((what, action))
-            self._drain()
-
-    def _drain(self) -> bool:
-        while self.pending:
-            what, action = self.pending[0]
-            try:
-                action()
-            except RecordError as exc:
-                log.error("call %s: dropping %s write: %s", self.call_sid, what, exc)
-                self.pending.pop(0)
-                continue
-            except SQLAlchemyError as exc:
-                self.failed_writes += 1
-                counters.incr("db.write_failures")
-                log.error(
-                    "call %s: database unavailable, %d write(s) kept in memory until it "
-                    "returns (%s: %s)",
-                    self.call_sid,
-                    len(self.pending),
-                    what,
-                    exc.__class__.__name__,
-                )
-                return False
-            self.pending.pop(0)
-        return True
-
-    def flush(self) -> bool:
-        """Retry pending writes now; True when nothing is left pending."""
-        with self._lock:
-            return self._drain()
-
-    def open(self, started: CallStarted, stream_sid: str | None = None) -> None:
-        """Write the new call row."""
-        self._write("call", lambda: self.store.open_call(started, stream_sid))
-
-    def utterance(self, utterance: Utterance) -> None:
-        """Write a final utterance."""
-        self._write("utterance", lambda: self.store.add_utterance(utterance))
-
-    def frustration(self, state: FrustrationState) -> None:
-        """Write a frustration point."""
-        self._write("frustration", lambda: self.store.add_frustration(state))
-
-    def prompt(self, prompt: Prompt) -> None:
-        """Write a shown prompt."""
-        self._write("prompt", lambda: self.store.add_prompt(prompt))
-
-    def update(self, **values: Any) -> None:
-        """Write summary fields of the call."""
-        self._write("call update", lambda: self.store.update_call(self.call_sid, **values))
-
-    def close(self, status: str, **kwargs: Any) -> None:
-        """Close the call and file its follow-up."""
-        self._write("close", lambda: self.store.close_call(self.call_sid, status, **kwargs))

@@ -44,9 +44,9 @@ class Call(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     call_sid: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     stream_sid: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    from_number: Mapped[str] = mapped_column(String(40), default="")
-    to_number: Mapped[str] = mapped_column(String(40), default="")
-    desk: Mapped[str] = mapped_column(String(80), default="front-desk", index=True)
+    from_number: Mapped[str] = mapped_column(String(255), default="")
+    to_number: Mapped[str] = mapped_column(String(255), default="")
+    desk: Mapped[str] = mapped_column(String(120), default="front-desk", index=True)
     started_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True
     )
@@ -54,13 +54,15 @@ class Call(Base):
     status: Mapped[str] = mapped_column(String(20), default="live", index=True)
     transcribed: Mapped[bool] = mapped_column(Boolean, default=True)
     simulated: Mapped[bool] = mapped_column(Boolean, default=False)
-    caller_name: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    caller_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
     topic: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True)
     peak_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     peak_level: Mapped[str | None] = mapped_column(String(20), nullable=True)
     flagged: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     flag_reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
     stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    instance_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     utterances: Mapped[list[UtteranceRow]] = relationship(
         back_populates="call", order_by="UtteranceRow.id", cascade="all, delete-orphan"
@@ -140,7 +142,7 @@ class FollowUp(Base):
     call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
     summary: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), default="open", index=True)
-    assignee: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    assignee: Mapped[str | None] = mapped_column(String(120), nullable=True)
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
