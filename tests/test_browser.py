@@ -84,3 +84,65 @@ def test_console_shows_a_live_call_and_records_done(browser, config: Config,  # 
         level = call.get_attribute("data-level")
         assert level in LEVEL_ORDER[1:]
         page.close()
+
+
+def test_console_reconnects_after_a_502_and_a_restart_then_says_the_login_expired(
+    browser, config: Config  # noqa: ANN001
+) -> None:
+    """EventSource gives up for good on an HTTP error; the page must not."""
+    from voice.bus import MemoryBus
+
+    app = create_app(config, scorer=FakeScorer())
+    svc = app.extensions["voice"]
+    svc.store.add_user("jenny", "front-desk-pass", "receptionist")
+    streams = []
+    real_subscribe = MemoryBus.subscribe
+
+    def tracked_subscribe(bus, desk, after=None):  # noqa: ANN001, ANN202
+        subscription = real_subscribe(bus, desk, after=after)
+        streams.append(subscription)
+        return subscription
+
+    def cut_streams() -> None:  # the server drops every open stream, as a restart does
+        for subscription in streams:
+            def broken(timeout: float) -> None:
+                raise ConnectionResetError("server going away")
+            subscription.get = broken
+
+    urls: list[str] = []
+    with LiveServer(app) as server, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(MemoryBus, "subscribe", tracked_subscribe)
+        page = browser.new_page()
+        page.on("request", lambda r: urls.append(r.url) if "/events" in r.url else None)
+        page.goto(f"{server.url}/console")
+        page.fill("#username", "jenny")
+        page.fill("#password", "front-desk-pass")
+        page.click("button[type=submit]")
+        page.wait_for_url("**/console")
+        page.wait_for_selector("#conn[data-state=live]")
+        svc.bus.publish("front-desk", "call_started", {"call_sid": "CAghost", "from": "+1555"})
+        page.locator("#call-CAghost").wait_for()
+
+        # a restart: a proxy answers 502 meanwhile, and the new process has a fresh bus
+        page.route("**/events*", lambda route: route.fulfill(status=502, body="Bad Gateway"))
+        svc.bus = MemoryBus()
+        cut_streams()
+        page.wait_for_selector("#conn[data-state=lost]")
+        # the browser's own retry got the 502 and gave up; the page waits, then tries again
+        page.wait_for_function("document.getElementById('conn').textContent"
+                               ".startsWith('Reconnecting in')", timeout=15_000)
+        page.unroute("**/events*")
+        page.wait_for_selector("#conn[data-state=live]", timeout=30_000)
+        assert "last_event_id=" in urls[-1]  # the page carried its place across
+        # the old id means nothing to the new bus: a snapshot, and the ghost call goes
+        page.wait_for_selector("#call-CAghost.ended", timeout=10_000)
+
+        # the login expires: no endless retrying, a clear banner with a link instead
+        page.context.clear_cookies()
+        cut_streams()
+        page.wait_for_selector("#login-expired:not([hidden])", timeout=30_000)
+        assert "log in again" in page.inner_text("#login-expired").lower()
+        assert page.get_attribute("#conn", "data-state") == "expired"
+        page.click("#login-expired a")
+        page.wait_for_url("**/login?next=*")
+        page.close()

@@ -13,7 +13,7 @@ from sim_helpers import FakeScorer, play, wait_for
 from voice import create_app
 from voice.bus import MemoryBus
 from voice.config import Config
-from voice.console.stream import sse_message
+from voice.console.stream import ClosingOnce, event_stream, sse_message
 from voice.events import CallStarted, Utterance
 
 
@@ -92,16 +92,27 @@ def test_sse_message_format() -> None:
     assert sse_message("snapshot", {}).startswith("event: snapshot\n")
 
 
-@pytest.mark.parametrize("path", ["/console", "/events"])
-def test_pages_need_a_login(client, path: str) -> None:  # noqa: ANN001
-    response = client.get(path)
+def test_the_console_page_sends_strangers_to_the_login(client) -> None:  # noqa: ANN001
+    response = client.get("/console")
     assert response.status_code == 302
     assert "/login" in response.headers["Location"]
 
 
-def test_prompt_action_needs_a_login(client) -> None:  # noqa: ANN001
-    response = client.post("/console/calls/CA1/prompts/p1", json={"action": "done"})
-    assert response.status_code == 302
+@pytest.mark.parametrize("method,path", [("GET", "/events"), ("GET", "/events?desk=x"),
+                                         ("GET", "/console/session"),
+                                         ("POST", "/console/calls/CA1/prompts/p1")])
+def test_stream_and_json_endpoints_answer_401_not_a_redirect(client, method: str,  # noqa: ANN001
+                                                             path: str) -> None:
+    response = client.open(path, method=method, json={"action": "done"})
+    assert response.status_code == 401
+    assert "Location" not in response.headers
+    assert response.get_json()["error"] == "unauthorized"
+
+
+def test_session_endpoint_says_the_login_is_good(desk_client) -> None:  # noqa: ANN001
+    response = desk_client.get("/console/session")
+    assert response.status_code == 200
+    assert response.get_json()["username"] == "desk"
 
 
 def test_console_page_serves_its_own_script_and_style(desk_client) -> None:  # noqa: ANN001
@@ -211,6 +222,99 @@ def test_prompt_action_checks_csrf_action_and_prompt(app, desk_client) -> None: 
     missing = desk_client.post(f"/console/calls/{sid}/prompts/nope", json={"action": "dismissed"},
                                headers={"X-CSRF-Token": token})
     assert missing.status_code == 404
+
+
+@pytest.mark.parametrize("body", [["done"], "done", 3, None])
+def test_a_json_body_that_is_not_an_object_is_a_400(app, desk_client, body) -> None:  # noqa: ANN001
+    sid, prompt, token = _acted_prompt(app, desk_client)
+    response = desk_client.post(f"/console/calls/{sid}/prompts/{prompt['id']}",
+                                data=json.dumps(body), content_type="application/json",
+                                headers={"X-CSRF-Token": token})
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "bad_request"
+
+
+def test_an_id_from_before_a_restart_gets_a_fresh_snapshot(config: Config) -> None:
+    """After a restart the bus has new ids: the page must start over, ended calls gone."""
+    before = create_app(config, scorer=FakeScorer())
+    old = before.extensions["voice"]
+    old.calls.open(CallStarted("CAgone", from_number="+15550002222", desk="front-desk"),
+                   with_audio=False)
+    old.calls.end("CAgone", "completed")
+    last_seen = old.bus.publish("front-desk", "transcript", {"n": 1}).id
+    before.extensions["voice"].calls.end_all("interrupted")
+
+    after = create_app(config, scorer=FakeScorer())  # same records, a fresh bus
+    svc = after.extensions["voice"]
+    svc.calls.open(CallStarted("CAnew", from_number="+15550003333", desk="front-desk"),
+                   with_audio=False)
+    for n in range(3):  # the new bus hands out ids of its own
+        svc.bus.publish("front-desk", "transcript", {"n": n})
+    client = after.test_client()
+    login(client, svc.store)
+    try:
+        for how in ("header", "query"):
+            if how == "header":
+                response = client.get("/events", headers={"Last-Event-ID": last_seen})
+            else:
+                response = client.get(f"/events?last_event_id={last_seen}")
+            first = read_stream(response, 1)[0]
+            assert first["event"] == "snapshot"
+            assert [c["call_sid"] for c in first["data"]["calls"]] == ["CAnew"]
+            response.close()
+        # an id the bus still holds resumes without a snapshot
+        known = svc.bus.publish("front-desk", "transcript", {"n": 9}).id
+        svc.bus.publish("front-desk", "transcript", {"n": 10})
+        response = client.get("/events", headers={"Last-Event-ID": known})
+        assert read_stream(response, 1)[0]["data"] == {"n": 10}
+        response.close()
+    finally:
+        svc.calls.end_all("interrupted")
+
+
+class _CountingSubscription:
+    resumed = False
+    dropped = 0
+
+    def __init__(self) -> None:
+        self.closes = 0
+
+    def get(self, timeout: float) -> None:
+        return None
+
+    def close(self) -> None:
+        self.closes += 1
+
+
+def test_the_subscription_is_closed_once() -> None:
+    inner = _CountingSubscription()
+    subscription = ClosingOnce(inner)
+    stream = event_stream(subscription, lambda: {"calls": []}, heartbeat_s=0.01, poll_s=0.01,
+                          send_snapshot=not subscription.resumed)
+    assert next(stream) == "retry: 3000\n\n"
+    assert next(stream).startswith("event: snapshot\n")
+    stream.close()  # the generator's finally
+    subscription.close()  # and the response's call_on_close
+    assert inner.closes == 1
+
+
+def test_the_stream_closes_its_subscription_once_on_the_wire(desk_client, svc,  # noqa: ANN001
+                                                              monkeypatch) -> None:
+    closes = []
+    subscribe = svc.bus.subscribe
+
+    def counting_subscribe(desk, after=None):  # noqa: ANN001, ANN202
+        real = subscribe(desk, after=after)
+        original = real.close
+        real.close = lambda: (closes.append(1), original())
+        return real
+
+    monkeypatch.setattr(svc.bus, "subscribe", counting_subscribe)
+    stream = Stream(desk_client.get("/events"))
+    stream.events(1)
+    stream.close()
+    assert closes == [1]
+    assert svc.bus.subscriber_count("front-desk") == 0
 
 
 def test_a_stalled_reader_never_blocks_publishing(desk_client, svc) -> None:  # noqa: ANN001

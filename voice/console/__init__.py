@@ -4,13 +4,20 @@
 calm → escalating meter, the last transcript lines, prompt cards);
 ``GET /events`` feeds it over Server-Sent Events (see ``stream``); ``POST
 /console/calls/<call_sid>/prompts/<prompt_id>`` records Done / Dismiss on the
-call record and tells the desk's other consoles.
+call record and tells the desk's other consoles; ``GET /console/session`` says
+whether the login is still good (the page asks before it reconnects).
+
+Only the page redirects a stranger to the login form: the stream and the JSON
+endpoints answer 401 JSON, so EventSource, ``fetch`` and scripts see a clear
+status instead of following a redirect to an HTML form.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
 
 from flask import (
     Blueprint,
@@ -21,14 +28,17 @@ from flask import (
     render_template,
     request,
     stream_with_context,
+    url_for,
 )
 
-from voice.auth import login_required, services
+from voice.auth import ROLE_RANK, current_user, login_required, services
 from voice.console.csrf import check_csrf, csrf_token
-from voice.console.stream import desk_snapshot, event_stream
+from voice.console.stream import ClosingOnce, desk_snapshot, event_stream
 from voice.records.store import PROMPT_ACTIONS, RecordError
 
 log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 bp = Blueprint(
     "console",
@@ -44,6 +54,29 @@ def _inject_csrf() -> dict[str, Any]:
     return {"csrf_token": csrf_token}
 
 
+def json_login_required(role: str = "receptionist") -> Callable[[F], F]:
+    """Like ``login_required`` but for the stream and JSON endpoints: 401/403 JSON, no redirect."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            user = current_user()
+            if user is None:
+                return jsonify(
+                    error="unauthorized",
+                    message="not logged in: log in again",
+                    login_url=url_for("auth.login"),
+                ), 401
+            if ROLE_RANK.get(user.get("role"), 0) < ROLE_RANK[role]:
+                return jsonify(error="forbidden", message=f"needs the {role} role"), 403
+            g.user = user
+            return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorate
+
+
 def _desk() -> str:
     return (request.args.get("desk") or "").strip() or services().config.desk_name
 
@@ -55,20 +88,30 @@ def index() -> str:
     return render_template("console.html", desk=_desk())
 
 
+@bp.get("/console/session")
+@json_login_required("receptionist")
+def session_status() -> Any:
+    """Whether the login is still good: 200 with the user, else 401 JSON."""
+    return jsonify(ok=True, username=g.user["username"], role=g.user["role"])
+
+
 @bp.get("/events")
-@login_required("receptionist")
+@json_login_required("receptionist")
 def events() -> Response:
-    """Server-Sent Events for the desk: a snapshot (or a replay), then live events."""
+    """Server-Sent Events for the desk: a replay (or a snapshot), then live events."""
     svc = services()
     desk = _desk()
     last_id = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or None
-    subscription = svc.bus.subscribe(desk, after=last_id)
+    subscription = ClosingOnce(svc.bus.subscribe(desk, after=last_id))
 
     def snapshot() -> dict:
         return desk_snapshot(svc.store, desk)
 
     heartbeat = float(current_app.config.get("SSE_HEARTBEAT_S", 15.0))
-    body = event_stream(subscription, None if last_id else snapshot, heartbeat_s=heartbeat)
+    # an id the bus no longer knows (a restart, trimmed history) replays nothing: start over
+    body = event_stream(
+        subscription, snapshot, heartbeat_s=heartbeat, send_snapshot=not subscription.resumed
+    )
     response = Response(stream_with_context(body), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
@@ -77,12 +120,19 @@ def events() -> Response:
 
 
 @bp.post("/console/calls/<call_sid>/prompts/<prompt_id>")
-@login_required("receptionist")
+@json_login_required("receptionist")
 def act_on_prompt(call_sid: str, prompt_id: str) -> Any:
     """Record that the receptionist ticked a prompt done or dismissed it."""
     check_csrf()
-    body = request.get_json(silent=True) or {}
-    action = body.get("action") or request.form.get("action", "")
+    body = request.get_json(silent=True)
+    if body is None:
+        action = request.form.get("action", "")
+    elif isinstance(body, dict):
+        action = body.get("action") or ""
+    else:
+        return jsonify(
+            error="bad_request", message='the JSON body must be an object like {"action": "done"}'
+        ), 400
     if action not in PROMPT_ACTIONS:
         return jsonify(error="bad_request", message="action must be done or dismissed"), 400
     svc = services()

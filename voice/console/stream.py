@@ -1,16 +1,20 @@
 """The console's Server-Sent Events stream: formatting, snapshot and the generator.
 
-A stream subscribes to one desk's bus channel.  A fresh page gets a ``snapshot``
-of the desk's live calls first (read from the call records, so calls streaming
-into another instance show too); a reconnecting page sends ``Last-Event-ID`` and
-gets the bus's replay of what it missed instead.  Heartbeat comments keep
-proxies from closing an idle stream and let the server notice a browser that
-went away; the subscription is closed whenever the generator stops.
+A stream subscribes to one desk's bus channel.  A reconnecting page sends
+``Last-Event-ID`` (or ``?last_event_id=``); when the bus still holds that id it
+replays what the page missed (``subscription.resumed``).  Otherwise -- a fresh
+page, an id from before a server restart, or one older than the kept history --
+the page gets a ``snapshot`` of the desk's live calls first (read from the call
+records, so calls streaming into another instance show too) and replaces its
+state with it.  Heartbeat comments keep proxies from closing an idle stream and
+let the server notice a browser that went away; the subscription is closed
+(once) whenever the generator stops or the response is closed.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -63,20 +67,53 @@ def desk_snapshot(store: Any, desk: str) -> dict:
     return {"desk": desk, "calls": calls}
 
 
+class ClosingOnce:
+    """Wraps a subscription so that closing it twice (generator and response) is harmless."""
+
+    def __init__(self, subscription: Subscription) -> None:
+        self._subscription = subscription
+        self._lock = threading.Lock()
+        self.closed = False
+
+    @property
+    def resumed(self) -> bool:
+        """Whether the bus replayed everything after the reader's last id."""
+        return bool(self._subscription.resumed)
+
+    @property
+    def dropped(self) -> int:
+        """Messages the bus lost for this reader."""
+        return self._subscription.dropped
+
+    def get(self, timeout: float) -> BusMessage | None:
+        """The next message, or None after ``timeout``."""
+        return self._subscription.get(timeout)
+
+    def close(self) -> None:
+        """Close the wrapped subscription the first time only."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+        self._subscription.close()
+
+
 def event_stream(
     subscription: Subscription,
     snapshot: Callable[[], dict] | None,
     heartbeat_s: float = 15.0,
     poll_s: float = 1.0,
+    send_snapshot: bool = True,
 ) -> Iterator[str]:
     """Yield SSE text until the client goes away; always closes ``subscription``.
 
-    ``snapshot`` (when given) is sent first, and again whenever this reader fell
-    so far behind that the bus dropped messages for it.
+    ``snapshot`` (when given) is sent first when ``send_snapshot`` (the bus did
+    not resume the reader), and again whenever this reader fell so far behind
+    that the bus dropped messages for it.
     """
     try:
         yield f"retry: {RETRY_MS}\n\n"
-        if snapshot is not None:
+        if snapshot is not None and send_snapshot:
             yield sse_message("snapshot", snapshot())
         dropped = subscription.dropped
         last_write = time.monotonic()

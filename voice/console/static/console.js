@@ -10,13 +10,21 @@
                 close: "Close the call", coach: "Your words" };
   var TRANSCRIPT_LINES = 6;
   var ENDED_KEEP_MS = 20000;
+  var RETRY_FIRST_MS = 3000;   // after the stream closed for good: wait, then grow the wait
+  var RETRY_MAX_MS = 30000;
 
   var root = document.getElementById("console");
   var callsEl = document.getElementById("calls");
   var idleEl = document.getElementById("idle");
   var connEl = document.getElementById("conn");
+  var expiredEl = document.getElementById("login-expired");
   var csrf = document.querySelector('meta[name="csrf-token"]').content;
   var calls = {};
+  var source = null;
+  var lastEventId = "";
+  var retryMs = RETRY_FIRST_MS;
+  var retryTimer = null;
+  var loginExpired = false;
 
   function el(tag, cls, text) {
     var node = document.createElement(tag);
@@ -146,7 +154,8 @@
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
       body: JSON.stringify({ action: action })
     }).then(function (r) {
-      if (!r.ok) throw new Error("HTTP " + r.status);
+      if (r.status === 401) showLoginExpired();
+      if (!r.ok || r.redirected) throw new Error("HTTP " + r.status);
       markPrompt(call, id, action);
     }).catch(function () {
       node.querySelectorAll("button").forEach(function (b) { b.disabled = false; });
@@ -171,6 +180,9 @@
     updateIdle();
   }
 
+  /* The snapshot is the whole truth about the desk: it replaces what the page shows.
+     Calls it leaves out are over (ended while we were away, or from before a server
+     restart); open prompt cards it leaves out were acted on elsewhere or are gone. */
   function applySnapshot(data) {
     var seen = {};
     (data.calls || []).forEach(function (c) {
@@ -181,36 +193,108 @@
       (c.transcript || []).forEach(function (l) { addLine(call, l); });
       drawTranscript(call);
       setLevel(call, c.frustration);
+      var open = {};
+      (c.prompts || []).forEach(function (p) { open[p.id] = true; });
+      Object.keys(call.prompts).forEach(function (id) {
+        var node = call.prompts[id];
+        if (!open[id] && !node.classList.contains("acted")) {
+          node.remove();
+          delete call.prompts[id];
+        }
+      });
       (c.prompts || []).slice().sort(function (a, b) { return a.t - b.t; })
         .forEach(function (p) { addPrompt(call, p); });
     });
-    Object.keys(calls).forEach(function (sid) { if (!seen[sid]) endCall(calls[sid]); });
+    Object.keys(calls).forEach(function (sid) {
+      if (seen[sid]) return;
+      if (calls[sid].ended) removeCall(sid);
+      else endCall(calls[sid]);
+    });
   }
 
-  function on(source, type, handler) {
-    source.addEventListener(type, function (e) {
+  function on(es, type, handler) {
+    es.addEventListener(type, function (e) {
+      if (es !== source) return;  // a stream we already gave up on
+      if (e.lastEventId) lastEventId = e.lastEventId;
       var data;
       try { data = JSON.parse(e.data); } catch (err) { return; }
       handler(data);
     });
   }
 
+  function setConn(state, text) {
+    connEl.dataset.state = state;
+    connEl.textContent = text;
+  }
+
+  function showLoginExpired() {
+    if (loginExpired) return;
+    loginExpired = true;
+    if (retryTimer) { clearTimeout(retryTimer); retryTimer = null; }
+    if (source) { source.close(); source = null; }
+    setConn("expired", "Not connected");
+    var link = expiredEl.querySelector("a");
+    link.href = link.href.split("?")[0] + "?next=" +
+      encodeURIComponent(window.location.pathname + window.location.search);
+    expiredEl.hidden = false;
+  }
+
+  function eventsUrl() {
+    var url = root.dataset.eventsUrl;
+    if (!lastEventId) return url;  // a new EventSource does not send Last-Event-ID itself
+    return url + (url.indexOf("?") >= 0 ? "&" : "?") +
+      "last_event_id=" + encodeURIComponent(lastEventId);
+  }
+
+  /* EventSource retries by itself only after network errors; an HTTP error (a 502
+     from a proxy during a restart, a 401 once the login expired) closes it for
+     good.  Then ask whether the login is still good: if not, say so; if it is (or
+     the server is still down) try again after a growing wait. */
+  function scheduleReconnect() {
+    if (retryTimer || loginExpired) return;
+    var wait = retryMs;
+    retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+    setConn("lost", "Reconnecting in " + Math.round(wait / 1000) + " s…");
+    retryTimer = setTimeout(function () {
+      retryTimer = null;
+      fetch(root.dataset.sessionUrl, {
+        credentials: "same-origin", cache: "no-store", headers: { "Accept": "application/json" }
+      }).then(function (r) {
+        if (r.status === 401) showLoginExpired();
+        else if (r.ok) connect();
+        else scheduleReconnect();
+      }).catch(scheduleReconnect);
+    }, wait);
+  }
+
   function connect() {
-    var source = new EventSource(root.dataset.eventsUrl);
-    source.onopen = function () { connEl.dataset.state = "live"; connEl.textContent = "Live"; };
-    source.onerror = function () {
-      connEl.dataset.state = "lost";
-      connEl.textContent = "Reconnecting…";
+    if (source) source.close();
+    var es = new EventSource(eventsUrl());
+    source = es;
+    es.onopen = function () {
+      if (es !== source) return;
+      retryMs = RETRY_FIRST_MS;
+      setConn("live", "Live");
     };
-    on(source, "snapshot", applySnapshot);
-    on(source, "call_started", function (d) { applyInfo(ensureCall(d.call_sid, d), d); });
-    on(source, "transcript", function (d) { if (d.text) addLine(ensureCall(d.call_sid), d); });
-    on(source, "frustration", function (d) { setLevel(ensureCall(d.call_sid), d); });
-    on(source, "prompt", function (d) { addPrompt(ensureCall(d.call_sid), d); });
-    on(source, "prompt_update", function (d) {
+    es.onerror = function () {
+      if (es !== source) return;
+      if (es.readyState === EventSource.CLOSED) {
+        es.close();
+        source = null;
+        scheduleReconnect();
+      } else {
+        setConn("lost", "Reconnecting…");  // the browser retries by itself
+      }
+    };
+    on(es, "snapshot", applySnapshot);
+    on(es, "call_started", function (d) { applyInfo(ensureCall(d.call_sid, d), d); });
+    on(es, "transcript", function (d) { if (d.text) addLine(ensureCall(d.call_sid), d); });
+    on(es, "frustration", function (d) { setLevel(ensureCall(d.call_sid), d); });
+    on(es, "prompt", function (d) { addPrompt(ensureCall(d.call_sid), d); });
+    on(es, "prompt_update", function (d) {
       if (calls[d.call_sid]) markPrompt(calls[d.call_sid], d.id, d.status);
     });
-    on(source, "call_ended", function (d) { if (calls[d.call_sid]) endCall(calls[d.call_sid]); });
+    on(es, "call_ended", function (d) { if (calls[d.call_sid]) endCall(calls[d.call_sid]); });
   }
 
   setInterval(function () {
