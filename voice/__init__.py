@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 from datetime import timedelta
 from typing import Any
 
@@ -48,6 +49,9 @@ def create_app(config: Config | None = None, **services_overrides: Any) -> Flask
 
     store = services_overrides.pop("store", None) or RecordStore(config.database_url)
     store.migrate()
+    if not config.testing and not os.environ.get("VOICE_SECRET_KEY"):
+        log.warning("VOICE_SECRET_KEY is unset: logins last only until the next restart "
+                    "(run `voice init` to write one to .env)")
     if not config.testing and not store.list_users():
         log.warning("no logins exist yet: run `voice init` (creates a manager) or "
                     "`voice users add NAME --role receptionist`")

@@ -158,16 +158,18 @@ def init(env_file: Path) -> None:
     """First-run setup: secrets in .env, the schema, and a manager login if there is none."""
     import secrets
 
-    existing = env_file.read_text() if env_file.exists() else ""
+    from dotenv import dotenv_values, set_key
+
+    current = dotenv_values(env_file) if env_file.exists() else {}
     added = []
     for name in ("VOICE_SECRET_KEY", "VOICE_API_TOKEN"):
-        if f"{name}=" not in existing and not os.environ.get(name):
+        if not current.get(name) and not os.environ.get(name):
             value = secrets.token_urlsafe(24)
-            existing += f"{name}={value}\n"
+            env_file.touch(mode=0o600, exist_ok=True)
+            set_key(str(env_file), name, value, quote_mode="never")
             os.environ[name] = value
             added.append(name)
     if added:
-        env_file.write_text(existing)
         env_file.chmod(0o600)
         click.echo(f"wrote {', '.join(added)} to {env_file}")
     store = _store()
