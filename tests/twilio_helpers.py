@@ -2,9 +2,11 @@
 
 ``StreamClient`` plays Twilio's side of a Media Stream over a real loopback
 WebSocket (websocket-client), sending frames from ``voice.twilio.protocol``'s
-``FrameBuilder``.  ``ScriptedEngine`` stands in for Vosk at the edge, for the
-fast tests: it "recognises" one final utterance per second of audio fed, so a
-test can see what a call kept without loading a real model.
+``FrameBuilder``; its ``start`` carries the call's stream token in
+``customParameters`` as the voice webhook's TwiML would have it.
+``ScriptedEngine`` stands in for Vosk at the edge, for the fast tests: it
+"recognises" one final utterance per second of audio fed, so a test can see
+what a call kept without loading a real model.
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ import websocket
 from twilio.request_validator import RequestValidator
 
 from voice.twilio.protocol import FrameBuilder
+from voice.twilio.signature import call_stream_token
 
 TOKEN = "test-auth-token"
 STREAM_URL = "wss://coach.example.com/twilio/stream"
+DEFAULT_PARAMS = {"from": "+15550001", "to": "+15550100", "desk": "front-desk"}
+OWN_TOKEN = "<this call's stream token>"  # a stand-in: StreamClient sends the real one
 
 
 def stream_headers(url: str = STREAM_URL, token: str = TOKEN) -> dict[str, str]:
@@ -31,9 +36,11 @@ def stream_headers(url: str = STREAM_URL, token: str = TOKEN) -> dict[str, str]:
 class StreamClient:
     """Twilio's end of one Media Stream, over a real WebSocket."""
 
-    def __init__(self, server_url: str, call_sid: str, headers: dict | None = None) -> None:
+    def __init__(self, server_url: str, call_sid: str, headers: dict | None = None,
+                 auth_token: str = TOKEN) -> None:
         self.builder = FrameBuilder(call_sid)
         self.call_sid = call_sid
+        self.token = call_stream_token(auth_token, call_sid)
         ws_url = server_url.replace("http://", "ws://") + "/twilio/stream"
         self.ws = websocket.create_connection(ws_url, header=headers or stream_headers(),
                                               timeout=30)
@@ -45,11 +52,21 @@ class StreamClient:
         else:
             self.ws.send(text)
 
-    def begin(self, **params: str) -> None:
-        """``connected`` then ``start`` with custom parameters."""
+    def start_message(self, token: str | None = OWN_TOKEN, **params: str) -> str:
+        """The ``start`` message: ``params`` (or the defaults) plus the stream token.
+
+        ``token`` defaults to this call's; ``None`` leaves it out, any other
+        string is sent as it is.
+        """
+        custom = dict(params or DEFAULT_PARAMS)
+        if token is not None:
+            custom["token"] = self.token if token == OWN_TOKEN else token
+        return self.builder.start(custom)
+
+    def begin(self, token: str | None = OWN_TOKEN, **params: str) -> None:
+        """``connected`` then ``start`` with custom parameters (see ``start_message``)."""
         self.send(self.builder.connected())
-        self.send(self.builder.start(params or {"from": "+15550001", "to": "+15550100",
-                                              "desk": "front-desk"}))
+        self.send(self.start_message(token, **params))
 
     def play(self, inbound: bytes, outbound: bytes, pace: float = 0.0,
              until_s: float | None = None) -> int:

@@ -8,8 +8,10 @@ tracks are mu-law encoded and sent as Twilio Media Streams frames
 (``connected``, ``start``, ``media`` in 20 ms chunks, ``stop``) over a real
 WebSocket to the running service's ``/twilio/stream``, at real-time pace
 divided by the speed, with an ``X-Twilio-Signature`` on the upgrade as Twilio
-would sign it.  The service transcribes the audio with its speech model, so
-this exercises the whole pipeline from the socket on.
+would sign it and the call's stream token in the ``start`` message's
+``customParameters`` as the voice webhook's TwiML would give it.  The service
+transcribes the audio with its speech model, so this exercises the whole
+pipeline from the socket on.
 
 ``simulate_command`` in ``voice.simulate`` owns the command line, the polling of
 the call record and the output; this module renders and streams.
@@ -36,6 +38,7 @@ import numpy as np
 from voice.audio import mulaw_encode, resample, rms_dbfs
 from voice.scenario import Scenario, ScenarioTurn
 from voice.twilio.protocol import PHONE_RATE, FrameBuilder
+from voice.twilio.signature import STREAM_TOKEN_PARAMETER, call_stream_token
 
 log = logging.getLogger(__name__)
 
@@ -321,7 +324,8 @@ class AudioCall:
     def start(self) -> AudioCall:
         """Connect, send ``connected`` and ``start`` (the record exists), stream in a thread."""
         self.ws = _connect(self.target, self.twilio_token)
-        params = {"from": self.scenario.caller}
+        params = {"from": self.scenario.caller,
+                  STREAM_TOKEN_PARAMETER: call_stream_token(self.twilio_token, self.call_sid)}
         if self.scenario.desk:
             params["desk"] = self.scenario.desk
         self._send(self.builder.connected())

@@ -6,10 +6,20 @@ honouring ``X-Forwarded-Proto``/``X-Forwarded-Host``; for the Media Streams
 WebSocket upgrade the ``wss://`` form of it, signed with no parameters) and the
 check itself, done by the twilio SDK's ``RequestValidator``.  A refused request
 gets a 403 and a log line, and nothing else happens.
+
+The upgrade signature covers only the constant ``wss://host/twilio/stream``, so
+it is the same for every call.  Each stream is therefore also bound to its call:
+the voice webhook puts ``call_stream_token(auth token, CallSid)`` in the
+``<Stream>``'s ``token`` parameter, Twilio hands it back in the ``start``
+message's ``customParameters``, and the stream refuses a ``start`` whose token
+is not the one for its ``callSid`` (``call_stream_token_matches``).  Keyed with
+the Twilio auth token, so every instance can mint and check it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from urllib.parse import urlsplit
 
@@ -21,6 +31,26 @@ from voice.metrics import counters
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
+STREAM_TOKEN_PARAMETER = "token"
+# Versioned, and labelled so the MAC cannot be mistaken for any other use of the key.
+_STREAM_TOKEN_CONTEXT = "voice-coach/twilio-stream-token/v1:"
+
+
+def call_stream_token(auth_token: str, call_sid: str) -> str:
+    """The token that binds a Media Stream to ``call_sid``: HMAC-SHA256, hex.
+
+    Keyed with the Twilio auth token over a version/purpose prefix and the call sid.
+    """
+    message = (_STREAM_TOKEN_CONTEXT + call_sid).encode("utf-8")
+    return hmac.new(auth_token.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+def call_stream_token_matches(auth_token: str, call_sid: str, token: str | None) -> bool:
+    """Whether ``token`` is the stream token for ``call_sid`` (constant-time compare)."""
+    if not auth_token or not call_sid or not token:
+        return False
+    expected = call_stream_token(auth_token, call_sid)
+    return hmac.compare_digest(expected.encode("ascii"), token.encode("utf-8", "replace"))
 
 
 def _first(header: str | None) -> str | None:

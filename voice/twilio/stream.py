@@ -1,8 +1,10 @@
 """``WS /twilio/stream``: one Twilio Media Stream in, one call session fed.
 
 Owns the WebSocket loop: the upgrade is signature-checked before the socket is
-accepted; then ``connected`` → ``start`` (opens the call session; the inbound
-track is the caller, the outbound track the receptionist) → ``media`` (mu-law
+accepted; then ``connected`` → ``start`` (its ``customParameters.token`` must be
+the stream token the voice webhook minted for its ``callSid``, else the socket is
+closed with nothing opened or recorded; then it opens the call session; the
+inbound track is the caller, the outbound track the receptionist) → ``media`` (mu-law
 decoded to PCM16 and fed to the session at its call time) → ``mark``/``dtmf``
 (logged) → ``stop`` (the call ends "completed").
 
@@ -42,7 +44,11 @@ from voice.twilio.protocol import (
     Stop,
     parse_frame,
 )
-from voice.twilio.signature import require_websocket_signature
+from voice.twilio.signature import (
+    STREAM_TOKEN_PARAMETER,
+    call_stream_token_matches,
+    require_websocket_signature,
+)
 
 if TYPE_CHECKING:
     from voice.session import CallSession, Services
@@ -53,6 +59,7 @@ START_TIMEOUT_S = 30.0
 RECEIVE_POLL_S = 1.0
 LOGGED_PER_PROBLEM = 5
 SPEAKER_OF_TRACK: dict[str, Speaker] = {"inbound": "caller", "outbound": "receptionist"}
+CLOSE_POLICY_VIOLATION = 1008
 
 
 @bp.before_request
@@ -89,6 +96,7 @@ class StreamConnection:
         self.start: Start | None = None
         self.session: CallSession | None = None
         self.stopped = False
+        self.refused_call_sid: str | None = None
         self.audio_ok = True
         self.frames = 0
         self.media_frames = 0
@@ -160,6 +168,10 @@ class StreamConnection:
         if self.start is not None:
             self.problem("duplicate_start", f"second start for stream {frame.stream_sid}")
             return
+        problem = self.call_token_problem(frame)
+        if problem is not None:
+            self.refuse(frame, problem)
+            return
         if not frame.media_format.is_phone_mulaw:
             self.audio_ok = False
             self.problem("unsupported_format", f"{frame.media_format}; audio is ignored")
@@ -178,6 +190,37 @@ class StreamConnection:
         counters.incr("twilio.streams_started")
         log.info("call %s: stream %s started (tracks %s, from %s)", frame.call_sid,
                  frame.stream_sid, "+".join(frame.tracks), started.from_number or "unknown")
+
+    def call_token_problem(self, frame: Start) -> str | None:
+        """Why this ``start`` may not open its call, or None when its token is right.
+
+        The upgrade signature is the same for every call, so the per-call token is
+        what stops a replayed signature from opening (or taking over) any call.
+        Skipped, like signatures, when the webhooks are open (insecure development).
+        """
+        config = self.services.config
+        if config.webhooks_open:
+            return None
+        token = frame.custom_parameters.get(STREAM_TOKEN_PARAMETER)
+        if not token:
+            return f"no {STREAM_TOKEN_PARAMETER!r} custom parameter"
+        if not call_stream_token_matches(config.twilio_auth_token, frame.call_sid, token):
+            return f"the {STREAM_TOKEN_PARAMETER!r} custom parameter is not this call's"
+        return None
+
+    def refuse(self, frame: Start, problem: str) -> None:
+        """Close the socket without opening a session: nothing is recorded."""
+        self.stopped = True
+        self.refused_call_sid = frame.call_sid
+        counters.incr("twilio.stream.bad_call_token")
+        log.warning("call %s: refused stream %s from %s: %s; closing the socket without "
+                    "opening the call", frame.call_sid, frame.stream_sid,
+                    request.remote_addr, problem)
+        try:
+            self.ws.close(reason=CLOSE_POLICY_VIOLATION,
+                          message="stream token does not match the call")
+        except (ConnectionClosed, OSError):
+            pass
 
     def on_media(self, frame: Media) -> None:
         """Decode one chunk and feed it to the session at its call time."""
@@ -243,5 +286,5 @@ class StreamConnection:
                         "the call is closed as interrupted", self.call_sid, self.frames)
             self.session.end("interrupted")
         log.info("call %s: stream closed: %d messages, %d media, %d dropped, problems %s",
-                 self.call_sid, self.frames, self.media_frames, self.dropped,
-                 dict(self.problems) or "none")
+                 self.refused_call_sid or self.call_sid, self.frames, self.media_frames,
+                 self.dropped, dict(self.problems) or "none")

@@ -2,8 +2,9 @@
 
 ``POST /twilio/voice`` answers a ringing call with TwiML built by the twilio
 SDK: start a ``both_tracks`` Media Stream to ``wss://<public host>/twilio/stream``
-(desk, caller and called number passed as ``<Parameter>``s), then ``<Dial>`` the
-desk so a human still answers.  ``POST /twilio/status`` takes status callbacks
+(desk, caller and called number passed as ``<Parameter>``s, with a ``token``
+that binds the stream to this CallSid; see ``signature.call_stream_token``),
+then ``<Dial>`` the desk so a human still answers.  ``POST /twilio/status`` takes status callbacks
 (the ``<Dial>`` action, the dialled leg's status callback, or the number's own
 "call status changes" webhook) and closes the call record when the call is over.
 Both are signature-checked first.
@@ -19,7 +20,13 @@ from twilio.twiml.voice_response import Dial, Start, VoiceResponse
 from voice.auth import services
 from voice.metrics import counters
 from voice.twilio import bp
-from voice.twilio.signature import public_base, require_webhook_signature, websocket_url
+from voice.twilio.signature import (
+    STREAM_TOKEN_PARAMETER,
+    call_stream_token,
+    public_base,
+    require_webhook_signature,
+    websocket_url,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +86,9 @@ def voice() -> Response:
         "from": request.form.get("From", ""),
         "to": request.form.get("To", ""),
     }
+    if not config.webhooks_open:  # signed, so the token is set (else we'd have 403'd)
+        parameters[STREAM_TOKEN_PARAMETER] = call_stream_token(config.twilio_auth_token,
+                                                               call_sid)
     twiml = build_voice_twiml(
         websocket_url("/twilio/stream"),
         _public_url("/twilio/status"),
@@ -116,8 +126,8 @@ def status() -> Response:
 
 def _close_call(call_sid: str, call_status: str) -> None:
     svc = services()
-    if svc.calls.end(call_sid, call_status):
-        log.info("call %s: %s (status callback), live session ended", call_sid, call_status)
+    if svc.calls.end_soon(call_sid, call_status):
+        log.info("call %s: %s (status callback), ending the live session", call_sid, call_status)
         return
     if svc.store.close_call(call_sid, call_status):
         log.info("call %s: %s (status callback), record closed", call_sid, call_status)
