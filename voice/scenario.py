@@ -82,9 +82,17 @@ def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file; raise ``ScenarioError`` if it is wrong."""
     path = Path(path)
     try:
-        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ScenarioError(path, f"cannot read: {err}") from None
+    return parse_scenario(text, path)
+
+
+def parse_scenario(text: str, source: str | Path) -> Scenario:
+    """Validate scenario YAML (or JSON, which is YAML) from ``source``, a name for errors."""
+    path = source
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else None

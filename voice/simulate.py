@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import threading
 import time
 import uuid
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from voice.events import AudioFeatures, CallStarted, Utterance
-from voice.scenario import Scenario, ScenarioError, ScenarioTurn, load_scenario
+from voice.scenario import Scenario, ScenarioError, ScenarioTurn, load_scenario, parse_scenario
 
 if TYPE_CHECKING:
     from voice.session import CallSession, Services
@@ -57,13 +56,7 @@ def scenario_from_json(data: Any) -> Scenario:
     """Validate a JSON scenario with the file validator; errors name the turn and field."""
     if not isinstance(data, dict):
         raise ScenarioError("request body", "expected a JSON object with title, caller and turns")
-    with tempfile.TemporaryDirectory(prefix="voice-scenario-") as folder:
-        path = Path(folder) / "scenario.json"  # JSON is YAML, so the file validator reads it
-        path.write_text(json.dumps(data, indent=1), encoding="utf-8")
-        try:
-            return load_scenario(path)
-        except ScenarioError as err:
-            raise ScenarioError("request body", err.problem, err.turn, err.field) from None
+    return parse_scenario(json.dumps(data, indent=1), "request body")
 
 
 class ScenarioPlayer:
