@@ -195,3 +195,18 @@ def test_a_failing_listener_does_not_lose_the_utterance(services):
         "I need a refill"
     ]
     assert counters.get("session.listener_errors") >= 1
+
+
+def test_a_second_stream_for_a_live_call_takes_it_over_without_closing_it(services):
+    first = play(services, "CAtwo", BILLING_DISPUTE[:3])
+    second = services.calls.open(CallStarted("CAtwo", "+15550001"), with_audio=False)
+    assert first.ended and services.calls.get("CAtwo") is second
+    assert second.coach is first.coach and second.coach.caller_name == "Maria Lopez"
+    assert first.end("interrupted") is False, "the old stream's end changes nothing"
+    for speaker, at, text, loudness in BILLING_DISPUTE[3:]:
+        second.add_utterance(utterance("CAtwo", speaker, at, text, loudness))
+    second.end("completed")
+    call = services.store.get_call("CAtwo")
+    assert call["status"] == "completed" and len(call["follow_ups"]) == 1
+    assert [u["text"] for u in call["utterances"]] == [t[2] for t in BILLING_DISPUTE]
+    assert len({p["id"] for p in call["prompts"]}) == len(call["prompts"]), "no prompt repeated"

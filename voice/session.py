@@ -96,7 +96,13 @@ def now_iso() -> str:
 class CallSession:
     """One call flowing through the stages; thread-safe."""
 
-    def __init__(self, services: Services, started: CallStarted, stream_sid: str | None = None):
+    def __init__(
+        self,
+        services: Services,
+        started: CallStarted,
+        stream_sid: str | None = None,
+        previous: CallSession | None = None,
+    ):
         self.services = services
         self.started = started
         self.call_sid = started.call_sid
@@ -108,8 +114,12 @@ class CallSession:
         self._finished = False
         self.last_state: FrustrationState | None = None
         self.prompts: list[Prompt] = []
-        self.frustration = self._make_frustration()
-        self.coach = self._make_coach()
+        if previous is not None:  # a new stream for the same call: the call goes on
+            self.last_state, self.prompts = previous.last_state, previous.prompts
+            self.frustration, self.coach = previous.frustration, previous.coach
+        else:
+            self.frustration = self._make_frustration()
+            self.coach = self._make_coach()
         self.worker = None
         self.listeners: list[Callable[[CallEvent], None]] = []
 
@@ -157,6 +167,18 @@ class CallSession:
         if not accepted:
             counters.incr("asr.chunks_dropped")
         return accepted
+
+    def hand_over(self) -> None:
+        """A newer stream took over this call: stop decoding here, keep the call open."""
+        with self._lock:
+            if self._ended:
+                return
+            self._ended = True
+        if self.worker is not None:
+            self.worker.close()
+        with self._lock:
+            self._finished = True
+        self.services.calls.forget(self)
 
     def end(self, status: str = "completed") -> bool:
         """Finish transcription, close the record, file the follow-up; idempotent."""
@@ -281,11 +303,12 @@ class CallRegistry:
     def open(
         self, started: CallStarted, stream_sid: str | None = None, with_audio: bool = True
     ) -> CallSession:
-        """Start a session for a new call (a reconnect ends the old session first)."""
+        """Start a session for a call; a second stream for a live call takes it over,
+        keeping its frustration and coaching state and its one record."""
         previous = self.get(started.call_sid)
         if previous is not None:
-            previous.end("reconnected")
-        session = CallSession(self.services, started, stream_sid)
+            previous.hand_over()
+        session = CallSession(self.services, started, stream_sid, previous)
         session.start(with_audio=with_audio)
         with self._lock:
             if not session.ended:
