@@ -7,6 +7,7 @@ import pytest
 import websocket
 from conftest import LiveServer
 from twilio.request_validator import RequestValidator
+from twilio_helpers import wait_for
 
 from voice import create_app
 from voice.events import CallStarted
@@ -228,8 +229,10 @@ def test_completed_status_ends_a_live_call(app, client):
     svc = app.extensions["voice"]
     svc.calls.open(CallStarted(CALL, "+15550001"), with_audio=False)
     assert post_signed(client, "/twilio/status", STATUS_FORM).status_code == 200
-    assert svc.calls.get(CALL) is None
-    assert svc.store.get_call(CALL)["status"] == "completed"
+    # the webhook answers at once; the session ends on a background thread
+    assert wait_for(lambda: svc.store.get_call(CALL)["status"] == "completed", timeout=10)
+    assert wait_for(lambda: svc.calls.get(CALL) is None, timeout=5)
+    assert svc.store.get_call(CALL)["follow_ups"], "the session's outcome was filed"
 
 
 def test_status_closes_a_record_that_has_no_live_session_here(app, client):
