@@ -318,3 +318,25 @@ def test_billing_dispute_scenario_escalates_then_calms(playbook):
     assert "empathize" not in ids  # she empathized herself before the card was due
     assert eng.topic == "billing" and eng.caller_name == "Linda Morris"
     assert {"empathize", "next_step", "close"} <= set(eng.covered_stages)
+
+
+def _upset_call(playbook, after_first=None):
+    eng = engine(playbook)
+    shown = play(eng, [(1, "caller", "this bill is wrong"), (1, "level", "upset")])
+    if after_first:
+        after_first(eng, shown[0][1])
+    for t in range(2, 40):
+        shown += play(eng, [(t, "level", "upset")])
+    return eng, {pid: t for t, pid, _ in shown}
+
+
+def test_a_card_ticked_done_covers_its_stage_and_the_coach_moves_on(playbook):
+    eng, shown = _upset_call(playbook, lambda e, pid: e.acknowledge(pid, "done"))
+    assert "calm_name" in eng.covered_stages
+    assert "calm_thank" not in shown, "the covered stage gets no second card"
+
+
+def test_a_dismissed_card_no_longer_holds_back_the_next_one(playbook):
+    _, kept = _upset_call(playbook)
+    _, dismissed = _upset_call(playbook, lambda e, pid: e.acknowledge(pid, "dismissed"))
+    assert dismissed["empathize"] < kept["empathize"]

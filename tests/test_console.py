@@ -365,3 +365,18 @@ def test_redis_bus_stream_and_replay(config: Config, redis_url: str) -> None:
     assert live.events(2)[1]["id"] == third.id
     live.close()
     svc.bus.close()
+
+
+def test_done_on_a_live_call_reaches_its_coach(svc, desk_client) -> None:  # noqa: ANN001
+    from voice.events import Prompt
+
+    session = svc.calls.open(CallStarted("CAack", "+15550001"), with_audio=False)
+    session.recorder.prompt(Prompt("CAack", "calm_ask_name", "calm", "Take their name", "why", 1))
+    assert session.recorder.flush(5)
+    desk_client.get("/console")
+    with desk_client.session_transaction() as cookie:
+        token = cookie["csrf_token"]
+    response = desk_client.post("/console/calls/CAack/prompts/calm_ask_name",
+                                json={"action": "done"}, headers={"X-CSRF-Token": token})
+    assert response.status_code == 200, response.data
+    assert "calm_name" in session.coach.covered_stages

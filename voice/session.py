@@ -207,6 +207,13 @@ class CallSession:
                         "when it answers", self.call_sid, self.recorder.pending)
         return True
 
+    def acknowledge_prompt(self, prompt_id: str, action: str) -> None:
+        """Tell the coach the receptionist marked a card done or dismissed it."""
+        if self.coach is None:
+            return
+        with self._lock:
+            self.coach.acknowledge(prompt_id, action)
+
     # --- the stages ----------------------------------------------------------------
 
     def add_utterance(self, utterance: Utterance) -> None:

@@ -85,6 +85,7 @@ class PromptEngine:
         self._covered: list[str] = []
         self._offered: set[str] = set()
         self._done: set[str] = set()
+        self._dismissed: set[str] = set()
         self._topic_scores: dict[str, float] = {}
         self._level: Level = "calm"
         self._peak: Level = "calm"
@@ -130,6 +131,18 @@ class PromptEngine:
         if LEVELS.index(s.level) > LEVELS.index(self._peak):
             self._peak = s.level
         return self._fire(self.playbook(), None)
+
+    def acknowledge(self, prompt_id: str, action: str) -> None:
+        """The receptionist ticked a card: ``done`` covers its stage, so the coach moves
+        on; ``dismissed`` frees its place, so it no longer holds back the next card."""
+        if action == "dismissed":
+            self._dismissed.add(prompt_id)
+            return
+        if action != "done":
+            return
+        spec = next((p for p in self.playbook().prompts if p.id == prompt_id), None)
+        if spec is not None and spec.stage:
+            self._cover(spec.stage)
 
     # --- listening ------------------------------------------------------------------------
 
@@ -234,9 +247,10 @@ class PromptEngine:
         pacing, t = playbook.pacing, self._t
         if not spec.paced:
             return True
-        if self.shown and t - self.shown[-1].t < pacing.min_gap_s:
+        standing = [p for p in self.shown if p.id not in self._dismissed]
+        if standing and t - standing[-1].t < pacing.min_gap_s:
             return False
-        recent = [p for p in self.shown if t - p.t < pacing.window_s]
+        recent = [p for p in standing if t - p.t < pacing.window_s]
         if len(recent) >= pacing.max_cards:
             return False
         last_stage = self._last_stage_t

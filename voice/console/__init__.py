@@ -141,6 +141,8 @@ def act_on_prompt(call_sid: str, prompt_id: str) -> Any:
     except RecordError as exc:
         return jsonify(error="not_found", message=str(exc)), 404
     live = svc.calls.get(call_sid)
+    if live is not None:
+        live.acknowledge_prompt(prompt_id, action)
     desk = live.desk if live is not None else _desk()
     update = {"call_sid": call_sid, "id": prompt_id, "status": action, "by": g.user["username"]}
     try:
