@@ -111,6 +111,16 @@ def app(config: Config):  # noqa: ANN201
 
 
 @pytest.fixture
+def scored_app(config: Config):  # noqa: ANN201
+    """The app with the keyword stand-in for the sentiment model (see sim_helpers)."""
+    from sim_helpers import FakeScorer
+
+    application = create_app(config, scorer=FakeScorer())
+    yield application
+    application.extensions["voice"].calls.end_all("interrupted")
+
+
+@pytest.fixture
 def client(app):  # noqa: ANN001, ANN201
     """Flask's test client."""
     return app.test_client()

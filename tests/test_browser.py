@@ -33,6 +33,16 @@ def browser():  # noqa: ANN201
         chromium.close()
 
 
+
+def log_in_to_console(page, base_url: str) -> None:  # noqa: ANN001
+    """Log in as jenny and wait until the console's event stream is live."""
+    page.goto(f"{base_url}/console")
+    page.fill("#username", "jenny")
+    page.fill("#password", "front-desk-pass")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/console")
+    page.wait_for_selector("#conn[data-state=live]")
+
 def test_console_shows_a_live_call_and_records_done(browser, config: Config,  # noqa: ANN001
                                                     tmp_path: Path) -> None:
     app = create_app(config, scorer=FakeScorer())
@@ -40,12 +50,7 @@ def test_console_shows_a_live_call_and_records_done(browser, config: Config,  # 
     store.add_user("jenny", "front-desk-pass", "receptionist")
     with LiveServer(app) as server:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(f"{server.url}/console")
-        page.fill("#username", "jenny")
-        page.fill("#password", "front-desk-pass")
-        page.click("button[type=submit]")
-        page.wait_for_url("**/console")
-        page.wait_for_selector("#conn[data-state=live]")
+        log_in_to_console(page, server.url)
         assert page.is_visible("#idle")
 
         body = {**scenario_to_json(load_scenario(scenario_path("billing_dispute"))), "speed": 5}
@@ -114,12 +119,7 @@ def test_console_reconnects_after_a_502_and_a_restart_then_says_the_login_expire
         patch.setattr(MemoryBus, "subscribe", tracked_subscribe)
         page = browser.new_page()
         page.on("request", lambda r: urls.append(r.url) if "/events" in r.url else None)
-        page.goto(f"{server.url}/console")
-        page.fill("#username", "jenny")
-        page.fill("#password", "front-desk-pass")
-        page.click("button[type=submit]")
-        page.wait_for_url("**/console")
-        page.wait_for_selector("#conn[data-state=live]")
+        log_in_to_console(page, server.url)
         svc.bus.publish("front-desk", "call_started", {"call_sid": "CAghost", "from": "+1555"})
         page.locator("#call-CAghost").wait_for()
 

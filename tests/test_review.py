@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import pytest
 from conftest import login
-from sim_helpers import FakeScorer, play
+from sim_helpers import play
 
-from voice import create_app
-from voice.config import Config
 from voice.review.curve import frustration_svg
 from voice.review.trends import trend_table
 
 
 @pytest.fixture
-def app(config: Config):  # noqa: ANN201
-    application = create_app(config, scorer=FakeScorer())
-    yield application
-    application.extensions["voice"].calls.end_all("interrupted")
+def app(scored_app):  # noqa: ANN001, ANN201
+    return scored_app
 
 
 @pytest.fixture

@@ -5,10 +5,8 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 from conftest import LiveServer, login
-from sim_helpers import FakeScorer, play, scenario_path, wait_for
+from sim_helpers import play, scenario_path, wait_for
 
-from voice import create_app
-from voice.config import Config
 from voice.scenario import load_scenario, shipped_scenarios
 from voice.simulate import (
     ScenarioPlayer,
@@ -22,10 +20,8 @@ TOKEN = {"Authorization": "Bearer test-api-token"}
 
 
 @pytest.fixture
-def app(config: Config):  # noqa: ANN201
-    application = create_app(config, scorer=FakeScorer())
-    yield application
-    application.extensions["voice"].calls.end_all("interrupted")
+def app(scored_app):  # noqa: ANN001, ANN201
+    return scored_app
 
 
 @pytest.fixture
