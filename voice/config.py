@@ -57,6 +57,42 @@ def _url(env: dict[str, str], name: str, schemes: tuple[str, ...]) -> str | None
     return raw
 
 
+def _timezone(env: dict[str, str]) -> str:
+    raw = (env.get("VOICE_TIMEZONE") or "").strip() or "UTC"
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"VOICE_TIMEZONE={raw!r} is not an IANA time zone (e.g. America/Chicago)"
+        ) from None
+    return raw
+
+
+def _redact_patterns(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """``VOICE_REDACT_PATTERNS``: ``label=regex`` entries, one per line or split by ``;;``."""
+    import re
+
+    raw = env.get("VOICE_REDACT_PATTERNS") or ""
+    patterns = []
+    for entry in re.split(r"\n|;;", raw):
+        if not entry.strip():
+            continue
+        label, sep, regex = entry.strip().partition("=")
+        if not sep or not re.fullmatch(r"[a-z][a-z0-9_]{0,30}", label.strip()) or not regex:
+            raise ConfigError(
+                f"VOICE_REDACT_PATTERNS entry {entry.strip()!r} must read label=regex "
+                "(label in lower-case letters, digits, _)"
+            )
+        try:
+            re.compile(regex)
+        except re.error as exc:
+            raise ConfigError(f"VOICE_REDACT_PATTERNS {label}: bad regex: {exc}") from None
+        patterns.append((label.strip(), regex))
+    return tuple(patterns)
+
+
 def _desk_number(env: dict[str, str]) -> str:
     raw = (env.get("VOICE_DESK_NUMBER") or "").strip()
     if not raw:
@@ -96,6 +132,9 @@ class Config:
     max_frame_bytes: int = 64 * 1024
     asr_queue_chunks: int = 1500
     log_level: str = "INFO"
+    timezone: str = "UTC"
+    retention_days: int = 90
+    redact_patterns: tuple[tuple[str, str], ...] = ()
     demo: bool = False
     demo_speed: float = 1.0
     testing: bool = False
@@ -139,6 +178,9 @@ class Config:
             max_frame_bytes=int(_number(env, "VOICE_MAX_FRAME_BYTES", 64 * 1024, 1024, 16 << 20)),
             asr_queue_chunks=int(_number(env, "VOICE_ASR_QUEUE_CHUNKS", 1500, 10, 1_000_000)),
             log_level=log_level,
+            timezone=_timezone(env),
+            retention_days=int(_number(env, "VOICE_RETENTION_DAYS", 90, 0, 36500)),
+            redact_patterns=_redact_patterns(env),
             demo=_flag(env, "VOICE_DEMO"),
             demo_speed=_number(env, "VOICE_DEMO_SPEED", 1.0, 0.1, 100.0),
         )

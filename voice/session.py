@@ -33,6 +33,7 @@ from voice.events import (
 )
 from voice.metrics import counters
 from voice.records import CallRecorder, RecordWriter
+from voice.records.redact import Redactor
 
 if TYPE_CHECKING:
     from voice.bus import Bus
@@ -76,8 +77,9 @@ class Services:
 
     def __post_init__(self) -> None:
         self.instance_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.writer = RecordWriter(self.store)
-        self.publisher = QueuedPublisher(self.bus)
+        redactor = Redactor.from_patterns(self.config.redact_patterns)
+        self.writer = RecordWriter(self.store, redactor=redactor)
+        self.publisher = QueuedPublisher(self.bus, redactor=redactor)
         self.calls = CallRegistry(self)
 
     def close(self) -> None:

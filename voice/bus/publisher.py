@@ -4,7 +4,8 @@ The stages run on each call's transcription thread; a slow or unreachable bus
 (Redis timing out) must not hold that thread, or audio would back up.  Events
 are published in the order they were queued; when the queue is full the oldest
 waiting event is dropped and counted (the records keep everything, and a
-console that missed events gets a snapshot when it reconnects).
+console that missed events gets a snapshot when it reconnects).  Transcript
+text is redacted (card numbers, SSNs) before it is queued, so it never reaches Redis.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from voice.bus.base import Bus
 from voice.metrics import counters
+from voice.records.redact import Redactor, redact_payload
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +26,9 @@ log = logging.getLogger(__name__)
 class QueuedPublisher:
     """Non-blocking ``publish`` in front of a bus."""
 
-    def __init__(self, bus: Bus, maxsize: int = 10_000) -> None:
+    def __init__(self, bus: Bus, maxsize: int = 10_000, redactor: Redactor | None = None) -> None:
         self.bus = bus
+        self.redactor = redactor or Redactor()
         self._queue: deque[tuple[str, str, dict[str, Any]]] = deque()
         self._maxsize = maxsize
         self._cond = threading.Condition()
@@ -36,7 +39,8 @@ class QueuedPublisher:
         self._thread.start()
 
     def publish(self, desk: str, type: str, data: dict[str, Any]) -> None:
-        """Queue one event for the desk; never blocks."""
+        """Queue one event for the desk (transcripts redacted first); never blocks."""
+        data = redact_payload(self.redactor, type, data)
         with self._cond:
             if len(self._queue) >= self._maxsize:
                 self._queue.popleft()

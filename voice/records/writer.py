@@ -22,6 +22,7 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from voice.events import CallStarted, FrustrationState, Prompt, Utterance
 from voice.metrics import counters
+from voice.records.redact import Redactor, redact_utterance
 from voice.records.store import RecordError, RecordStore
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,10 @@ class _Write:
 class RecordWriter:
     """Performs record writes in order on its own thread, retrying through outages."""
 
-    def __init__(self, store: RecordStore, retry_min_s: float = 0.5, retry_max_s: float = 30.0):
+    def __init__(self, store: RecordStore, retry_min_s: float = 0.5, retry_max_s: float = 30.0,
+                 redactor: Redactor | None = None):
         self.store = store
+        self.redactor = redactor or Redactor()
         self.retry_min_s = retry_min_s
         self.retry_max_s = retry_max_s
         self._queue: deque[_Write] = deque()
@@ -169,8 +172,9 @@ class CallRecorder:
         self._write("call", lambda: self.store.open_call(started, stream_sid, instance_id))
 
     def utterance(self, utterance: Utterance) -> None:
-        """Write a final utterance."""
-        self._write("utterance", lambda: self.store.add_utterance(utterance))
+        """Write a final utterance, card numbers and SSNs redacted first."""
+        clean = redact_utterance(self.writer.redactor, utterance)
+        self._write("utterance", lambda: self.store.add_utterance(clean))
 
     def frustration(self, state: FrustrationState) -> None:
         """Write a frustration point."""
