@@ -73,6 +73,8 @@ def _spelled(words: list[str], i: int) -> tuple[str | None, int]:
     j = i
     while j < len(words) and len(words[j]) == 1:
         j += 1
+    if j - i >= 4 and words[j - 1] == "i" and j < len(words) and words[j] in STOP:
+        j -= 1  # "... s k i i have": the last "i" is the speaker
     if j - i >= 3:
         return "".join(words[i:j]), j
     return None, i
@@ -88,6 +90,8 @@ def _take(words: list[str], i: int, gazetteer_needed: bool) -> tuple[list[str], 
         return ([title] if title else []) + [spelled.capitalize()], after
     taken: list[str] = []
     while i < len(words) and len(taken) < 3 and words[i] not in STOP and len(words[i]) > 1:
+        if words[i].endswith("'s"):  # "doctor chen's office": a place, not a person
+            return None
         taken.append(words[i])
         i += 1
     if not taken:
