@@ -42,7 +42,7 @@ def test_call_json_has_the_record_and_its_utterances(app, client):
         ("caller", "I need my results", True),
         ("receptionist", "Let me check", True),
     ]
-    assert call["follow_ups"][0]["summary"] == "Call back with results"
+    assert call["follow_ups"][0]["what"] == "Call back with results"
 
 
 def test_unknown_call_is_a_json_404(client):

@@ -53,10 +53,10 @@ def test_closing_a_call_files_a_follow_up_and_flags_it(store):
     assert not store.close_call("CA1", "completed"), "closing twice is refused"
     call = store.get_call("CA1")
     assert call["status"] == "completed" and call["ended_at"]
-    assert call["flagged"] and call["flag_reasons"] == ["reached upset"]
+    assert call["flagged"] and [r["reason"] for r in call["flag_reasons"]] == ["reached upset"]
     assert call["peak_level"] == "upset"
     assert call["frustration"][0]["reasons"] == ["louder"]
-    assert call["follow_ups"][0]["summary"] == "Call back"
+    assert call["follow_ups"][0]["what"] == "Call back"
     assert [c["call_sid"] for c in store.list_calls(flagged=True)] == ["CA1"]
 
 
@@ -80,8 +80,8 @@ def test_prompt_actions_and_follow_up_updates_are_recorded(store):
     with pytest.raises(RecordError):
         store.act_on_prompt("CA1", "confirm", "exploded", "desk")
     item_id = store.get_call("CA1")["follow_ups"][0]["id"]
-    item = store.update_follow_up(item_id, assignee="pat", status="closed", note="called back")
-    assert item["assignee"] == "pat" and item["status"] == "closed" and item["closed_at"]
+    item = store.update_follow_up(item_id, assignee="pat", status="done", note="called back")
+    assert item["owner"] == "pat" and item["status"] == "done" and item["closed_at"]
 
 
 def test_topic_trends_count_calls_per_week(store):
@@ -170,5 +170,5 @@ def test_outcome_lands_after_a_status_callback_closed_the_call_elsewhere(store):
     call = store.get_call("CA1")
     assert call["status"] == "completed", "the first close decides the status"
     assert call["flagged"] and call["peak_level"] == "upset"
-    assert [f["summary"] for f in call["follow_ups"]] == ["Call back"]
+    assert [f["what"] for f in call["follow_ups"]] == ["Call back"]
     assert not store.close_call("CA1", "completed", follow_up="again"), "filed only once"

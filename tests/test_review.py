@@ -53,7 +53,7 @@ def test_list_shows_flagged_calls_and_toggles_to_all(manager, store, calls) -> N
     assert tense["flagged"] and not store.get_call(calls["calm"])["flagged"]
     page = manager.get("/review").get_data(as_text=True)
     assert calls["tense"] in page and calls["calm"] not in page
-    assert tense["flag_reasons"][0].replace("'", "&#39;") in page
+    assert tense["flag_reasons"][0]["reason"].replace("'", "&#39;") in page
     assert tense["peak_level"] in page and "open" in page
     everything = manager.get("/review?all=1").get_data(as_text=True)
     assert calls["tense"] in everything and calls["calm"] in everything
@@ -68,7 +68,7 @@ def test_call_page_has_curve_transcript_prompts_and_follow_up(manager, store, ca
     assert "Why it was flagged" in page
     assert "Linda Morris" in page or record["utterances"][1]["text"][:30] in page
     assert record["prompts"][0]["text"][:20].replace('"', "&#34;") in page
-    assert record["follow_ups"][0]["summary"][:20] in page
+    assert record["follow_ups"][0]["what"][:20] in page
     assert 'name="csrf_token"' in page
 
 
@@ -87,8 +87,8 @@ def test_follow_up_assign_note_close_reopen(manager, store, calls) -> None:  # n
     assert post(op="note", note="Spoke to Linda, resubmitted claim").status_code == 302
     assert post(op="close").status_code == 302
     item = store.get_call(sid)["follow_ups"][0]
-    assert (item["assignee"], item["status"]) == ("sam", "closed")
-    assert "maria: Left a voicemail" in item["note"] and "resubmitted claim" in item["note"]
+    assert (item["owner"], item["status"]) == ("sam", "done")
+    assert "maria: Left a voicemail" in item["notes"] and "resubmitted claim" in item["notes"]
     assert item["closed_at"] is not None
     post(op="reopen")
     assert store.get_call(sid)["follow_ups"][0]["status"] == "open"

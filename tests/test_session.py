@@ -90,7 +90,7 @@ def test_the_record_holds_the_whole_call_and_a_follow_up(services):
     assert len(call["frustration"]) == 4, "one point per caller utterance"
     assert call["prompts"] and call["flagged"] and call["peak_level"] in ("upset", "escalating")
     assert call["caller_name"] == "Maria Lopez"
-    assert "Maria Lopez" in call["follow_ups"][0]["summary"]
+    assert "Maria Lopez" in call["follow_ups"][0]["what"]
 
 
 def test_partials_are_shown_live_but_only_finals_are_stored(services):

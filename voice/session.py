@@ -33,6 +33,7 @@ from voice.events import (
 )
 from voice.metrics import counters
 from voice.records import CallRecorder, RecordWriter
+from voice.records.outcome import OutcomeSettings
 from voice.records.redact import Redactor
 
 if TYPE_CHECKING:
@@ -78,9 +79,13 @@ class Services:
     def __post_init__(self) -> None:
         self.instance_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         redactor = Redactor.from_patterns(self.config.redact_patterns)
+        self.store.outcome = OutcomeSettings(self.config.timezone, self._topics, redactor)
         self.writer = RecordWriter(self.store, redactor=redactor)
         self.publisher = QueuedPublisher(self.bus, redactor=redactor)
         self.calls = CallRegistry(self)
+
+    def _topics(self) -> tuple:
+        return self.playbook.current().topics if self.playbook is not None else ()
 
     def close(self) -> None:
         """Shutdown: end live calls, then save and publish what is still queued."""

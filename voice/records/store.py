@@ -24,6 +24,8 @@ from sqlalchemy.pool import StaticPool
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from voice.events import CallStarted, FrustrationState, Prompt, Utterance
+from voice.records.history import caller_history
+from voice.records.outcome import OutcomeSettings, file_outcome
 from voice.records.serialize import call_dict, follow_up_dict, iso, prompt_dict
 from voice.records.tables import (
     Call,
@@ -38,6 +40,9 @@ from voice.records.tables import (
 log = logging.getLogger(__name__)
 
 ROLES = ("receptionist", "manager")
+FOLLOW_UP_STATUSES = ("open", "in_progress", "done")
+INTERRUPTED_FOLLOW_UP = ("The service restarted during this call; check the caller was helped "
+                         "and call back if needed.")
 PROMPT_ACTIONS = ("done", "dismissed")
 
 
@@ -95,6 +100,7 @@ class RecordStore:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.outcome = OutcomeSettings()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -239,7 +245,7 @@ class RecordStore:
             for key, value in (summary or {}).items():
                 setattr(call, key, value)
             if follow_up:
-                s.add(FollowUp(call_id=call.id, summary=follow_up))
+                s.add_all(file_outcome(call, follow_up, self.outcome))
             return True
 
     def touch_calls(self, call_sids: list[str]) -> None:
@@ -279,13 +285,7 @@ class RecordStore:
             for call in calls:
                 call.status = "interrupted"
                 call.ended_at = utcnow()
-                s.add(
-                    FollowUp(
-                        call_id=call.id,
-                        summary="The service restarted during this call; check the caller "
-                        "was helped and call back if needed.",
-                    )
-                )
+                s.add_all(file_outcome(call, INTERRUPTED_FOLLOW_UP, self.outcome))
             return [c.call_sid for c in calls]
 
     # --- prompts and follow-ups --------------------------------------------------
@@ -316,9 +316,9 @@ class RecordStore:
         status: str | None = None,
         note: str | None = None,
     ) -> dict:
-        """Assign, annotate, close or re-open a follow-up item."""
-        if status is not None and status not in ("open", "closed"):
-            raise RecordError("status must be open or closed")
+        """Reassign, annotate, start, finish or re-open a follow-up item."""
+        if status is not None and status not in FOLLOW_UP_STATUSES:
+            raise RecordError(f"status must be one of {', '.join(FOLLOW_UP_STATUSES)}")
         with self.session() as s:
             item = s.get(FollowUp, follow_up_id)
             if item is None:
@@ -329,7 +329,8 @@ class RecordStore:
                 item.note = note
             if status is not None and status != item.status:
                 item.status = status
-                item.closed_at = utcnow() if status == "closed" else None
+                item.closed_at = utcnow() if status == "done" else None
+            item.updated_at = utcnow()
             return follow_up_dict(item)
 
     # --- reads ---------------------------------------------------------------------
@@ -347,7 +348,17 @@ class RecordStore:
                     selectinload(Call.follow_ups),
                 )
             )
-            return call_dict(call, detail=True) if call else None
+            if call is None:
+                return None
+            data = call_dict(call, detail=True)
+            data["history"] = caller_history(s, call.from_number, before=call.started_at,
+                                             exclude_sid=call.call_sid)
+            return data
+
+    def caller_history(self, from_number: str, exclude_sid: str | None = None) -> dict:
+        """A caller number's previous calls and open follow-ups (see ``history``)."""
+        with self.session() as s:
+            return caller_history(s, from_number, exclude_sid=exclude_sid)
 
     def list_calls(
         self,

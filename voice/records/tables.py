@@ -1,4 +1,4 @@
-"""SQLAlchemy tables for call records, users and follow-ups.
+"""SQLAlchemy tables for call records, users, follow-ups and the audit log.
 
 Only ``store.py`` opens sessions on these; everything else sees plain dicts
 and dataclasses.  Alembic migrations under ``migrations/`` create them.
@@ -63,6 +63,9 @@ class Call(Base):
     stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     instance_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    summary: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    topics: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     utterances: Mapped[list[UtteranceRow]] = relationship(
         back_populates="call", order_by="UtteranceRow.id", cascade="all, delete-orphan"
@@ -134,7 +137,11 @@ class PromptRow(Base):
 
 
 class FollowUp(Base):
-    """The follow-up item filed when a call ends."""
+    """A follow-up item filed when a call ends: a promise, an open request, or one to decide on.
+
+    ``summary`` is what to do (the API calls it ``what``), ``assignee`` the owner,
+    ``note`` the notes; ``source`` points at the utterance it came from.
+    """
 
     __tablename__ = "follow_ups"
 
@@ -142,9 +149,35 @@ class FollowUp(Base):
     call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
     summary: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), default="open", index=True)
-    assignee: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    assignee: Mapped[str | None] = mapped_column(String(120), nullable=True, index=True)
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    kind: Mapped[str] = mapped_column(String(20), default="decide")
+    for_whom: Mapped[str] = mapped_column(String(255), default="")
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True,
+                                                    index=True)
+    due_text: Mapped[str] = mapped_column(String(255), default="")
+    source: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     call: Mapped[Call] = relationship(back_populates="follow_ups")
+
+
+class AuditEntry(Base):
+    """One view of protected records (a call, a transcript, an export) or a purge.
+
+    The application only ever inserts rows here (see ``audit.py``).
+    """
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    username: Mapped[str] = mapped_column(String(80), index=True)
+    role: Mapped[str] = mapped_column(String(20), default="")
+    action: Mapped[str] = mapped_column(String(40))
+    call_sid: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    path: Mapped[str] = mapped_column(String(500), default="")
+    remote_addr: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -78,9 +78,14 @@ def _follow_up_change(op: str, item: dict) -> dict[str, Any] | None:
     if op == "assign":
         return {"assignee": request.form.get("assignee", "")}
     if op == "note" and request.form.get("note", "").strip():
-        return {"note": _note_with(item.get("note") or "", request.form["note"])}
+        return {"note": _note_with(item.get("notes") or "", request.form["note"])}
+    if op == "start":
+        return {"status": "in_progress"}
     if op in ("close", "reopen"):
-        return {"status": "closed" if op == "close" else "open"}
+        change: dict[str, Any] = {"status": "done" if op == "close" else "open"}
+        if request.form.get("note", "").strip():
+            change["note"] = _note_with(item.get("notes") or "", request.form["note"])
+        return change
     return None
 
 
