@@ -57,7 +57,7 @@ _SUBJECT = (
 _OTHERS = (r"(?:the doctor|doctor \w+|dr \w+|the nurse|a nurse|billing|our billing team|someone|"
            r"somebody|the pharmacy|the office manager|our manager|she|he|they)")
 _FOLLOW_VERBS = (
-    r"(?:call|ring|phone|get back|send|fax|email|e-mail|mail|text|resubmit|submit|research|"
+    r"(?:call|ring|phone|get back|find|send|fax|email|e-mail|mail|text|resubmit|submit|research|"
     r"look into|look at|look over|review|follow up|reach out|let you know|find out|check with|"
     r"check on|talk to|speak (?:to|with)|ask|schedule|book|reschedule|refill|renew|process|"
     r"fix|correct|update|forward|put (?:in|through)|take care of|make sure|have|get)"
