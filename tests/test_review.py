@@ -57,7 +57,7 @@ def test_list_shows_flagged_calls_and_toggles_to_all(manager, store, calls) -> N
     assert tense["peak_level"] in page and "open" in page
     everything = manager.get("/review?all=1").get_data(as_text=True)
     assert calls["tense"] in everything and calls["calm"] in everything
-    assert "Topics week to week" in page
+    assert "Trends" in page  # the trends moved to /review/trends
 
 
 def test_call_page_has_curve_transcript_prompts_and_follow_up(manager, store, calls) -> None:  # noqa: ANN001

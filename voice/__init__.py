@@ -82,6 +82,9 @@ def create_app(config: Config | None = None, **services_overrides: Any) -> Flask
     if not config.testing:
         services.calls.start_heartbeat()
         atexit.register(services.close)
+        from voice.records.retention import DailyPurge
+
+        DailyPurge(store, config.retention_days).start()
     return app
 
 
@@ -96,7 +99,7 @@ def _start_demo(services: Any) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from voice import api, auth, console, health, review
+    from voice import api, auth, console, followups, health, review
     from voice import twilio as twilio_ingress
 
     app.register_blueprint(auth.bp)
@@ -104,6 +107,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(twilio_ingress.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(review.bp)
+    app.register_blueprint(followups.bp)
     app.register_blueprint(api.bp)
 
 

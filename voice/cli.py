@@ -202,6 +202,10 @@ def calls(flagged: bool, limit: int) -> None:
 
 
 def _attach_optional_commands() -> None:
+    from voice.records.commands import audit_command, purge_command
+
+    main.add_command(audit_command, "audit")
+    main.add_command(purge_command, "purge")
     try:
         from voice.frustration.cli import score_command
 

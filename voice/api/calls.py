@@ -1,4 +1,7 @@
-"""``GET /api/calls`` and ``GET /api/calls/<call_sid>``: call records as JSON."""
+"""``GET /api/calls``, ``GET /api/calls/<call_sid>`` and ``GET /api/audit``: records as JSON.
+
+Every call view (list or one record) is audited; the audit log is for managers.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,11 @@ from typing import Any
 
 from flask import jsonify, request
 
+from voice.access import audit_view, current_desks, query_value
 from voice.api import bp
 from voice.auth import api_auth_required, services
+from voice.records.audit import AuditLog
+from voice.records.scope import may_see
 
 
 def _bool_arg(name: str) -> bool | None:
@@ -26,9 +32,11 @@ def list_calls() -> Any:
         offset = max(int(request.args.get("offset", 0)), 0)
     except ValueError:
         return jsonify(error="bad_request", message="limit and offset must be integers"), 400
-    calls = services().store.list_calls(
+    desks = current_desks()
+    calls = [c for c in services().store.list_calls(
         flagged=_bool_arg("flagged"), status=request.args.get("status"), limit=limit, offset=offset
-    )
+    ) if may_see(desks, c["desk"])]
+    audit_view("list_calls", detail={"shown": len(calls), "api": True})
     return jsonify(calls=calls, limit=limit, offset=offset)
 
 
@@ -37,6 +45,21 @@ def list_calls() -> Any:
 def get_call(call_sid: str) -> Any:
     """One call with its utterances, frustration curve, prompts and follow-ups."""
     call = services().store.get_call(call_sid)
-    if call is None:
+    if call is None or not may_see(current_desks(), call["desk"]):
         return jsonify(error="not_found", message=f"no call {call_sid}"), 404
+    audit_view("view_call_api", call_sid)
     return jsonify(call)
+
+
+@bp.get("/audit")
+@api_auth_required("manager")
+def audit() -> Any:
+    """Audit rows newest first; ``?call_sid=``, ``?user=``, ``?limit=`` and ``?offset=``."""
+    try:
+        limit = min(max(int(request.args.get("limit", 200)), 1), 1000)
+        offset = max(int(request.args.get("offset", 0)), 0)
+    except ValueError:
+        return jsonify(error="bad_request", message="limit and offset must be integers"), 400
+    entries = AuditLog(services().store).entries(
+        user=query_value("user"), call_sid=query_value("call_sid"), limit=limit, offset=offset)
+    return jsonify(entries=entries, limit=limit, offset=offset)

@@ -355,6 +355,13 @@ class RecordStore:
                                              exclude_sid=call.call_sid)
             return data
 
+    def get_call_brief(self, call_sid: str) -> dict | None:
+        """A call without its transcript (for desk checks and history), or None."""
+        with self.session() as s:
+            call = s.scalar(select(Call).where(Call.call_sid == call_sid)
+                            .options(selectinload(Call.follow_ups)))
+            return call_dict(call, detail=False) if call else None
+
     def caller_history(self, from_number: str, exclude_sid: str | None = None) -> dict:
         """A caller number's previous calls and open follow-ups (see ``history``)."""
         with self.session() as s:

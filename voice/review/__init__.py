@@ -1,9 +1,15 @@
-"""The manager's review pages: flagged calls, one call in full, follow-ups, topic trends.
+"""The manager's review pages: find calls, one call in full, trends, the audit log, export.
 
-``GET /review`` lists tense calls (or every call with ``?all=1``) and the topic
-trends week to week; ``GET /review/calls/<call_sid>`` shows why a call was
-flagged, its frustration curve, transcript and prompts, and the follow-up with
-forms to assign, annotate, close or re-open it (POST, CSRF-checked).
+``GET /review`` lists calls with filters (dates, desk, topic, flagged,
+follow-up status, overdue), full-text search over transcripts and pages
+(flagged calls by default, every call with ``?all=1``);
+``GET /review/calls/<call_sid>`` shows the summary (each line linked to its
+transcript line), why it was flagged, the curve, transcript, prompts and the
+follow-ups with forms to reassign, annotate, start, finish or re-open them
+(POST, CSRF-checked).  ``/review/trends`` shows tense calls per topic per week
+and follow-ups opened vs closed on time, ``/review/audit`` the audit log and
+``/review/export.csv`` the filtered list.  Every view of a call, a list or an
+export is audited.
 """
 
 from __future__ import annotations
@@ -11,12 +17,26 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from markupsafe import Markup
 
+from voice.access import audit_view, current_desks, query_value
 from voice.auth import login_required, services
 from voice.console.csrf import check_csrf
+from voice.records.audit import AuditLog
+from voice.records.search import CallFilter, FilterError, csv_text, find_calls
 from voice.records.store import RecordError
+from voice.records.trends import follow_up_outcomes, tense_by_topic
 from voice.review.curve import clock, frustration_svg
 from voice.review.trends import trend_table
 
@@ -46,26 +66,84 @@ def _when(iso: str | None) -> str:
     return value.astimezone().strftime("%a %d %b %H:%M")
 
 
+def _filter() -> CallFilter:
+    show_all = request.args.get("all") == "1"
+    try:
+        found = CallFilter.from_args(request.args, default_flagged=None if show_all else True)
+    except FilterError as exc:
+        abort(400, description=str(exc))
+    return found.scoped(current_desks())
+
+
 @bp.get("/review")
 @login_required("manager")
 def index() -> str:
-    """Flagged calls (or all calls) and the week-to-week topic trends."""
-    store = services().store
-    show_all = request.args.get("all") == "1"
-    calls = store.list_calls(flagged=None if show_all else True, limit=200)
-    trends = trend_table(store.topic_trends(weeks=TREND_WEEKS))
-    return render_template("review_index.html", calls=calls, show_all=show_all, trends=trends)
+    """Calls matching the filters and search, one page at a time."""
+    svc = services()
+    wanted = _filter()
+    calls, total = find_calls(svc.store, wanted, svc.config.timezone)
+    audit_view("list_calls", detail={"filter": wanted.query_args(), "shown": len(calls)})
+    pages = max((total + wanted.per_page - 1) // wanted.per_page, 1)
+    topics = [t.id for t in (svc.playbook.current().topics if svc.playbook else ())]
+    return render_template("review_index.html", calls=calls, total=total, f=wanted,
+                           pages=pages, topics=topics, show_all=request.args.get("all") == "1")
 
 
 @bp.get("/review/calls/<call_sid>")
 @login_required("manager")
 def call(call_sid: str) -> str:
-    """One call: why flagged, curve, transcript, prompts and the follow-up."""
+    """One call: summary, why flagged, curve, transcript, prompts and the follow-ups."""
     record = services().store.get_call(call_sid)
     if record is None:
         abort(404, description=f"No call {call_sid}.")
+    audit_view("view_call", call_sid)
     curve = Markup(frustration_svg(record["frustration"]))  # noqa: S704 - built from numbers, tips escaped
     return render_template("review_call.html", call=record, curve=curve)
+
+
+@bp.get("/review/trends")
+@login_required("manager")
+def trends() -> str:
+    """Tense calls per topic per week, and follow-ups opened vs closed on time."""
+    svc = services()
+    tz, desks = svc.config.timezone, current_desks()
+    table = trend_table([{**b, "calls": b["tense"]} for b in
+                         tense_by_topic(svc.store, weeks=TREND_WEEKS, timezone=tz, desks=desks)])
+    outcomes = follow_up_outcomes(svc.store, weeks=TREND_WEEKS, timezone=tz, desks=desks)
+    return render_template("review_trends.html", trends=table, outcomes=outcomes,
+                           weeks=TREND_WEEKS)
+
+
+@bp.get("/review/export.csv")
+@login_required("manager")
+def export_csv() -> Response:
+    """The filtered call list as CSV (every page of it), formula-injection-safe."""
+    svc = services()
+    wanted = _filter()
+    everything = CallFilter(**{**wanted.__dict__, "page": 1, "per_page": 200})
+    rows: list[dict] = []
+    while True:
+        page, total = find_calls(svc.store, everything, svc.config.timezone)
+        rows += page
+        if len(rows) >= total or not page or len(rows) >= 10_000:
+            break
+        everything = CallFilter(**{**everything.__dict__, "page": everything.page + 1})
+    audit_view("export_csv", detail={"filter": wanted.query_args(), "rows": len(rows),
+                                     "call_sids": [r["call_sid"] for r in rows][:1000]})
+    response = Response(csv_text(rows), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="calls.csv"'
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@bp.get("/review/audit")
+@login_required("manager")
+def audit() -> str:
+    """The audit log: who viewed which call, transcript or export, and purges."""
+    entries = AuditLog(services().store).entries(user=query_value("user"),
+                                                 call_sid=query_value("call_sid"), limit=500)
+    return render_template("review_audit.html", entries=entries,
+                           user=query_value("user") or "", call_sid=query_value("call_sid") or "")
 
 
 def _note_with(existing: str, text: str) -> str:

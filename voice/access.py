@@ -1,0 +1,40 @@
+"""Request-side helpers for protected records: whose desks, and auditing each view.
+
+Blueprints call ``current_desks()`` to scope what they show (see
+``voice.records.scope``) and ``audit_view(...)`` whenever a page or endpoint
+shows a call record, a transcript or an export.  A failed audit write refuses
+the view (503) rather than showing a record nobody logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, g, request
+
+from voice.auth import services
+from voice.records.audit import AuditLog
+from voice.records.scope import visible_desks
+
+
+def current_desks() -> frozenset[str] | None:
+    """The desks the logged-in person (or token) may see; None for all."""
+    return visible_desks(getattr(g, "user", None), services().config.desk_name)
+
+
+def audit_view(action: str, call_sid: str | None = None, detail: dict | None = None) -> None:
+    """Append an audit row for this request (who, when, which call, from where)."""
+    user = getattr(g, "user", None) or {"username": "anonymous", "role": ""}
+    try:
+        AuditLog(services().store).record(
+            user=str(user.get("username", "")), role=str(user.get("role", "")), action=action,
+            call_sid=call_sid, path=request.full_path.rstrip("?"),
+            remote_addr=request.remote_addr or "", detail=detail,
+        )
+    except Exception:  # noqa: BLE001 - no audit row, no record
+        abort(503, description="The audit log could not be written; try again shortly.")
+
+
+def query_value(name: str) -> Any:
+    """A stripped query-string value, or None."""
+    return (request.args.get(name) or "").strip() or None
