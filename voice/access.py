@@ -12,21 +12,21 @@ from typing import Any
 
 from flask import abort, g, request
 
-from voice.auth import services
 from voice.records.audit import AuditLog
 from voice.records.scope import visible_desks
+from voice.services import current_services
 
 
 def current_desks() -> frozenset[str] | None:
     """The desks the logged-in person (or token) may see; None for all."""
-    return visible_desks(getattr(g, "user", None), services().config.desk_name)
+    return visible_desks(getattr(g, "user", None), current_services().config.desk_name)
 
 
 def audit_view(action: str, call_sid: str | None = None, detail: dict | None = None) -> None:
     """Append an audit row for this request (who, when, which call, from where)."""
     user = getattr(g, "user", None) or {"username": "anonymous", "role": ""}
     try:
-        AuditLog(services().store).record(
+        AuditLog(current_services().store).record(
             user=str(user.get("username", "")), role=str(user.get("role", "")), action=action,
             call_sid=call_sid, path=request.full_path.rstrip("?"),
             remote_addr=request.remote_addr or "", detail=detail,

@@ -11,9 +11,10 @@ from flask import jsonify, request
 
 from voice.access import audit_view, current_desks, query_value
 from voice.api import bp
-from voice.auth import api_auth_required, services
+from voice.auth import api_auth_required
 from voice.records.audit import AuditLog
 from voice.records.scope import may_see
+from voice.services import current_services
 
 
 def _bool_arg(name: str) -> bool | None:
@@ -33,7 +34,7 @@ def list_calls() -> Any:
     except ValueError:
         return jsonify(error="bad_request", message="limit and offset must be integers"), 400
     desks = current_desks()
-    calls = [c for c in services().store.list_calls(
+    calls = [c for c in current_services().store.list_calls(
         flagged=_bool_arg("flagged"), status=request.args.get("status"), limit=limit, offset=offset
     ) if may_see(desks, c["desk"])]
     audit_view("list_calls", detail={"shown": len(calls), "api": True})
@@ -44,7 +45,7 @@ def list_calls() -> Any:
 @api_auth_required("manager")
 def get_call(call_sid: str) -> Any:
     """One call with its utterances, frustration curve, prompts and follow-ups."""
-    call = services().store.get_call(call_sid)
+    call = current_services().store.get_call(call_sid)
     if call is None or not may_see(current_desks(), call["desk"]):
         return jsonify(error="not_found", message=f"no call {call_sid}"), 404
     audit_view("view_call_api", call_sid)
@@ -60,6 +61,6 @@ def audit() -> Any:
         offset = max(int(request.args.get("offset", 0)), 0)
     except ValueError:
         return jsonify(error="bad_request", message="limit and offset must be integers"), 400
-    entries = AuditLog(services().store).entries(
+    entries = AuditLog(current_services().store).entries(
         user=query_value("user"), call_sid=query_value("call_sid"), limit=limit, offset=offset)
     return jsonify(entries=entries, limit=limit, offset=offset)

@@ -16,19 +16,20 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 
 from voice.access import audit_view, current_desks, query_value
-from voice.auth import login_required, services
+from voice.auth import login_required
 from voice.console import json_login_required
 from voice.console.csrf import check_csrf
 from voice.records.followups import VIEWS, FollowUpBook, FollowUpNotFound
 from voice.records.scope import may_see
 from voice.records.store import RecordError
+from voice.services import current_services
 
 bp = Blueprint("followups", __name__, template_folder="templates", static_folder="static",
                static_url_path="/follow-ups/static")
 
 
 def _book() -> FollowUpBook:
-    svc = services()
+    svc = current_services()
     return FollowUpBook(svc.store, svc.config.timezone)
 
 
@@ -111,7 +112,7 @@ def counts() -> Any:
 @json_login_required("receptionist")
 def history(call_sid: str) -> Any:
     """The caller's previous calls and open follow-ups, for the console at call start."""
-    store = services().store
+    store = current_services().store
     call = store.get_call_brief(call_sid)
     if call is None or not may_see(current_desks(), call["desk"]):
         return jsonify(error="not_found", message=f"no call {call_sid}"), 404

@@ -31,7 +31,7 @@ from flask import (
 from markupsafe import Markup
 
 from voice.access import audit_view, current_desks, query_value
-from voice.auth import login_required, services
+from voice.auth import login_required
 from voice.console.csrf import check_csrf
 from voice.records.audit import AuditLog
 from voice.records.search import CallFilter, FilterError, csv_text, find_calls
@@ -39,6 +39,7 @@ from voice.records.store import RecordError
 from voice.records.trends import follow_up_outcomes, tense_by_topic
 from voice.review.curve import clock, frustration_svg
 from voice.review.trends import trend_table
+from voice.services import current_services
 
 bp = Blueprint(
     "review",
@@ -79,7 +80,7 @@ def _filter() -> CallFilter:
 @login_required("manager")
 def index() -> str:
     """Calls matching the filters and search, one page at a time."""
-    svc = services()
+    svc = current_services()
     wanted = _filter()
     calls, total = find_calls(svc.store, wanted, svc.config.timezone)
     audit_view("list_calls", detail={"filter": wanted.query_args(), "shown": len(calls)})
@@ -93,7 +94,7 @@ def index() -> str:
 @login_required("manager")
 def call(call_sid: str) -> str:
     """One call: summary, why flagged, curve, transcript, prompts and the follow-ups."""
-    record = services().store.get_call(call_sid)
+    record = current_services().store.get_call(call_sid)
     if record is None:
         abort(404, description=f"No call {call_sid}.")
     audit_view("view_call", call_sid)
@@ -105,7 +106,7 @@ def call(call_sid: str) -> str:
 @login_required("manager")
 def trends() -> str:
     """Tense calls per topic per week, and follow-ups opened vs closed on time."""
-    svc = services()
+    svc = current_services()
     tz, desks = svc.config.timezone, current_desks()
     table = trend_table([{**b, "calls": b["tense"]} for b in
                          tense_by_topic(svc.store, weeks=TREND_WEEKS, timezone=tz, desks=desks)])
@@ -118,7 +119,7 @@ def trends() -> str:
 @login_required("manager")
 def export_csv() -> Response:
     """The filtered call list as CSV (every page of it), formula-injection-safe."""
-    svc = services()
+    svc = current_services()
     wanted = _filter()
     everything = CallFilter(**{**wanted.__dict__, "page": 1, "per_page": 200})
     rows: list[dict] = []
@@ -140,7 +141,7 @@ def export_csv() -> Response:
 @login_required("manager")
 def audit() -> str:
     """The audit log: who viewed which call, transcript or export, and purges."""
-    entries = AuditLog(services().store).entries(user=query_value("user"),
+    entries = AuditLog(current_services().store).entries(user=query_value("user"),
                                                  call_sid=query_value("call_sid"), limit=500)
     return render_template("review_audit.html", entries=entries,
                            user=query_value("user") or "", call_sid=query_value("call_sid") or "")
@@ -172,7 +173,7 @@ def _follow_up_change(op: str, item: dict) -> dict[str, Any] | None:
 def update_follow_up(call_sid: str, follow_up_id: int) -> Any:
     """Assign, add a note to, close or re-open one follow-up of the call."""
     check_csrf()
-    store = services().store
+    store = current_services().store
     record = store.get_call(call_sid)
     item = next((f for f in (record or {}).get("follow_ups", []) if f["id"] == follow_up_id), None)
     if item is None:
