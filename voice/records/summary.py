@@ -116,7 +116,7 @@ def _ended(utterances: Sequence[SummaryUtterance], points: Sequence[SummaryPoint
         if final.speaker == "caller" and upset and not _CLOSING.search(final.text.lower()):
             return f"Ended: the caller hung up mid-complaint at {clock(final.t_end)}.", last
     if LEVEL_ORDER.index(level) >= LEVEL_ORDER.index("upset"):
-        return f"Ended: the caller was still upset ({level}).", last
+        return f"Ended: the caller was still {level}.", last
     if level == "tense":
         return "Ended: calmer, but still tense.", last
     return "Ended: calm.", last
