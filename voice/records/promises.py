@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
@@ -64,7 +64,7 @@ _FOLLOW_VERBS = (
 )
 _PROMISE = re.compile(
     rf"\b(?:{_SUBJECT}(?: \w+){{0,2}}? {_FOLLOW_VERBS}|{_OTHERS} will {_FOLLOW_VERBS}|"
-    rf"{_OTHERS}'ll {_FOLLOW_VERBS}|you(?:'ll| will) (?:get|hear|have))\b"
+    rf"{_OTHERS}'ll {_FOLLOW_VERBS}|you(?:'ll| will) (?:get a call|hear (?:back|from)))\b"
 )
 _IN_CALL = re.compile(
     r"\b(?:let me|i'll|i can) (?:pull|bring|look (?:that|it|you) up|put you on hold|"
@@ -186,7 +186,28 @@ def find_commitments(utterances: Sequence[UtteranceLike]) -> list[Commitment]:
                 requests.append(Commitment("request", clause, _request_action(clause),
                                            _time_phrase(clause), index, u.t_start, u.speaker))
     answered = [r for r in requests if any(p.utterance > r.utterance for p in promises)]
-    return promises + [r for r in requests if r not in answered]
+    return _fold(promises) + [r for r in requests if r not in answered]
+
+
+FOLD_WITHIN_S = 30.0
+
+
+def _fold(promises: list[Commitment]) -> list[Commitment]:
+    """One item per thing promised: promises with no time words made shortly (within
+    ``FOLD_WITHIN_S`` s) before a dated one join it ("i'll look into this ... i'll call you
+    back by thursday"); the dated one's utterance stays the source."""
+    out: list[Commitment] = []
+    for p in promises:
+        if p.due_phrase is not None:
+            absorbed: list[Commitment] = []
+            while out and out[-1].due_phrase is None and p.t - out[-1].t <= FOLD_WITHIN_S:
+                absorbed.insert(0, out.pop())
+            if absorbed:
+                p = replace(p, clause="; ".join([q.clause for q in absorbed] + [p.clause]),
+                            action="; ".join([q.action for q in absorbed] + [p.action]),
+                            by=p.by or next((q.by for q in absorbed if q.by), None))
+        out.append(p)
+    return out
 
 
 def _request_action(clause: str) -> str:
