@@ -318,8 +318,8 @@ def simulate_command(scenario_file: Path, url: str, speed: float, token: str,
                           timeout_s if timeout_s is not None else length_s / speed + 60)
     if streamer is not None:
         streamer.finish(call)
-    flagged = "flagged: " + "; ".join(call.get("flag_reasons") or ["yes"]) if call.get(
-        "flagged") else "not flagged"
+    reasons = [r["reason"] for r in call.get("flag_reasons") or []]
+    flagged = "flagged: " + "; ".join(reasons or ["yes"]) if call.get("flagged") else "not flagged"
     click.echo(f"Call ended ({call.get('status')}), peak {call.get('peak_level') or 'n/a'}, "
                f"{len(call.get('prompts', []))} prompt(s), {flagged}")
     click.echo(call_sid)
