@@ -86,7 +86,8 @@ def purge(store: Any, older_than_days: int, *, dry_run: bool = False,
                 item.note = ""
                 item.due_text = ""
                 item.source = None
-    return PurgeResult(cutoff, len(ids), *counts, dry_run=dry_run)
+    utterances, points, prompts = counts
+    return PurgeResult(cutoff, len(ids), utterances, points, prompts, dry_run=dry_run)
 
 
 def purge_and_audit(store: Any, older_than_days: int, *, user: str, dry_run: bool = False,
