@@ -19,6 +19,7 @@ from voice import create_app
 from voice.cli import main
 from voice.config import Config
 from voice.events import CallStarted, Prompt
+from voice.services import services_of
 
 
 @pytest.fixture
@@ -26,12 +27,12 @@ def app(database_url: str):  # noqa: ANN201
     application = create_app(Config.for_testing(database_url=database_url))
     application.config.update(SSE_HEARTBEAT_S=0.1, SSE_RECHECK_S=0.1)
     yield application
-    application.extensions["voice"].calls.end_all("interrupted")
+    services_of(application).calls.end_all("interrupted")
 
 
 @pytest.fixture
 def svc(app):  # noqa: ANN001, ANN201
-    return app.extensions["voice"]
+    return services_of(app)
 
 
 def open_call(svc, sid: str, desk: str) -> str:  # noqa: ANN001

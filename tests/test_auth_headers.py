@@ -13,6 +13,7 @@ from sqlalchemy import text
 from voice import create_app
 from voice.config import Config
 from voice.records import RecordStore
+from voice.services import services_of
 
 VOICE = Path(__file__).resolve().parent.parent / "voice"
 
@@ -24,7 +25,7 @@ def script_src(csp: str) -> str:
 def test_every_answer_carries_the_security_headers(app, client) -> None:  # noqa: ANN001
     answers = [client.get("/login"), client.get("/healthz"), client.get("/console"),
                client.get("/nope"), client.get("/console/static/console.js")]
-    login(client, app.extensions["voice"].store, "boss", "manager")
+    login(client, services_of(app).store, "boss", "manager")
     answers += [client.get("/console"), client.get("/review"), client.get("/api/calls")]
     for response in answers:
         headers = response.headers
@@ -50,7 +51,7 @@ def test_no_template_has_inline_script_or_event_handlers() -> None:
                                                 ("http://10.0.0.5:5000", False)])
 def test_the_session_cookie_is_secure_behind_https(config: Config, public_url, secure) -> None:  # noqa: ANN001
     app = create_app(config.replace(public_url=public_url))
-    app.extensions["voice"].store.users.add("desk", PASSWORD, "receptionist", ["front-desk"])
+    services_of(app).store.users.add("desk", PASSWORD, "receptionist", ["front-desk"])
     client = app.test_client()
     response = client.post("/login", data={"username": "desk", "password": PASSWORD,
                                            "csrf_token": csrf_token_of(client)})

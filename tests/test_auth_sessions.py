@@ -14,6 +14,7 @@ from conftest import PASSWORD, csrf_token_of, login, logout
 
 from voice import create_app
 from voice.config import Config
+from voice.services import services_of
 
 
 @pytest.fixture
@@ -21,12 +22,12 @@ def app(database_url: str):  # noqa: ANN201
     application = create_app(Config.for_testing(database_url=database_url))
     application.config.update(SSE_HEARTBEAT_S=0.1, SSE_RECHECK_S=0.1)
     yield application
-    application.extensions["voice"].calls.end_all("interrupted")
+    services_of(application).calls.end_all("interrupted")
 
 
 @pytest.fixture
 def store(app):  # noqa: ANN001, ANN201
-    return app.extensions["voice"].store
+    return services_of(app).store
 
 
 def copy_of(app, client):  # noqa: ANN001, ANN201

@@ -19,6 +19,7 @@ from voice import create_app
 from voice.config import Config
 from voice.records.passwords import common_passwords, password_problem
 from voice.records.users import UserError
+from voice.services import services_of
 
 
 def make_app(database_url: str, **overrides: object):  # noqa: ANN201
@@ -33,7 +34,7 @@ def try_login(client, username: str, password: str):  # noqa: ANN001, ANN201
 
 def test_fifty_wrong_passwords_then_the_right_one_is_still_refused(database_url) -> None:  # noqa: ANN001
     app = make_app(database_url)
-    app.extensions["voice"].store.users.add("boss", PASSWORD, "manager")
+    services_of(app).store.users.add("boss", PASSWORD, "manager")
     client = app.test_client()
     codes = [try_login(client, "boss", f"guess-number-{n:03d}").status_code for n in range(50)]
     assert codes[:5] == [401] * 5 and set(codes[5:]) == {429}
@@ -57,7 +58,7 @@ def test_one_address_trying_many_usernames_is_throttled(database_url) -> None:  
 
 def test_a_right_password_does_not_count_against_the_limit(database_url) -> None:  # noqa: ANN001
     app = make_app(database_url)
-    app.extensions["voice"].store.users.add("desk", PASSWORD, "receptionist", ["front-desk"])
+    services_of(app).store.users.add("desk", PASSWORD, "receptionist", ["front-desk"])
     for _ in range(8):
         client = app.test_client()
         assert try_login(client, "desk", PASSWORD).status_code == 302
@@ -67,7 +68,7 @@ def test_a_right_password_does_not_count_against_the_limit(database_url) -> None
 def test_the_limit_is_shared_through_redis_across_instances(redis_url, tmp_path) -> None:  # noqa: ANN001
     url = f"sqlite:///{tmp_path / 'voice.db'}"
     first, second = make_app(url, redis_url=redis_url), make_app(url, redis_url=redis_url)
-    first.extensions["voice"].store.users.add("boss", PASSWORD, "manager")
+    services_of(first).store.users.add("boss", PASSWORD, "manager")
     for n in range(3):
         assert try_login(first.test_client(), "boss", f"wrong-{n}").status_code == 401
     for n in range(2):
@@ -76,14 +77,14 @@ def test_the_limit_is_shared_through_redis_across_instances(redis_url, tmp_path)
     keys = redis.Redis.from_url(redis_url).keys("*voice-login*")
     assert keys, "the counts should live in Redis"
     for app in (first, second):
-        app.extensions["voice"].bus.close()
+        services_of(app).bus.close()
 
 
 def test_unknown_usernames_answer_as_slowly_as_known_ones(tmp_path) -> None:  # noqa: ANN001
     """No username oracle: the median time of both answers agrees within a ratio."""
     app = make_app(f"sqlite:///{tmp_path / 'voice.db'}", login_limit_user="1000 per minute",
                    login_limit_address="1000 per minute")
-    app.extensions["voice"].store.users.add("boss", PASSWORD, "manager")
+    services_of(app).store.users.add("boss", PASSWORD, "manager")
     client = app.test_client()
     token = csrf_token_of(client)
 

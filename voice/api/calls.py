@@ -7,8 +7,9 @@ from typing import Any
 from flask import g, jsonify, request
 
 from voice.api import bp
-from voice.auth import api_auth_required, services
+from voice.auth import api_auth_required
 from voice.auth.scope import may_read_call, visible_desks
+from voice.services import current_services
 
 
 def _bool_arg(name: str) -> bool | None:
@@ -30,7 +31,7 @@ def list_calls() -> Any:
         offset = max(int(request.args.get("offset", 0)), 0)
     except ValueError:
         return jsonify(error="bad_request", message="limit and offset must be integers"), 400
-    calls = services().store.list_calls(
+    calls = current_services().store.list_calls(
         flagged=_bool_arg("flagged"), status=request.args.get("status"),
         desks=visible_desks(g.user), limit=limit, offset=offset,
     )
@@ -44,7 +45,7 @@ def get_call(call_sid: str) -> Any:
 
     Another desk's call answers 404 to a receptionist, as an unknown one does.
     """
-    call = services().store.get_call(call_sid)
+    call = current_services().store.get_call(call_sid)
     if not may_read_call(g.user, call):
         return jsonify(error="not_found", message=f"no call {call_sid}"), 404
     return jsonify(call)

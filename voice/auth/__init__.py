@@ -13,18 +13,11 @@ Flask-Limiter (login throttling, ``throttle``).  ``scope`` holds the desk rules.
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Blueprint, Flask, current_app
+from flask import Blueprint, Flask
 
 from voice.config import Config
 
 bp = Blueprint("auth", __name__, template_folder="templates")
-
-
-def services() -> Any:
-    """The process-wide ``Services`` of the running app."""
-    return current_app.extensions["voice"]
 
 
 def init_auth(app: Flask, config: Config) -> None:
@@ -51,5 +44,4 @@ __all__ = [
     "init_auth",
     "json_login_required",
     "login_required",
-    "services",
 ]

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import abort, current_app, g, jsonify, redirect, request, url_for
+from flask import abort, g, jsonify, redirect, request, url_for
 
 from voice.auth.identity import Person, bearer_person, current_person
+from voice.services import current_services
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,7 +67,7 @@ def json_login_required(role: str = "receptionist") -> Callable[[F], F]:
 
 
 def _unauthorized(allow_session: bool) -> Any:
-    if not current_app.extensions["voice"].config.api_token and not allow_session:
+    if not current_services().config.api_token and not allow_session:
         message = "send Authorization: Bearer <token> (VOICE_API_TOKEN or `voice users token`)"
     else:
         message = "send Authorization: Bearer <VOICE_API_TOKEN or a `voice users token`>"

@@ -14,10 +14,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, request, session
+from flask import request, session
 from flask_login import LoginManager, UserMixin, current_user
 
 from voice.records.users import UserRecord
+from voice.services import current_services
 
 ROLE_RANK = {"receptionist": 1, "manager": 2}
 LOGIN_AT = "login_at"
@@ -62,11 +63,11 @@ API_PROGRAM = Person(username="api", role="manager", desks=None)
 
 
 def _store() -> Any:
-    return current_app.extensions["voice"].store
+    return current_services().store
 
 
 def _lifetimes() -> tuple[float, float]:
-    config = current_app.extensions["voice"].config
+    config = current_services().config
     return config.session_idle_minutes * 60.0, config.session_hours * 3600.0
 
 
@@ -126,7 +127,7 @@ def bearer_person() -> Person | None:
     sent = header[len("Bearer ") :].strip()
     if not sent:
         return None
-    api_token = current_app.extensions["voice"].config.api_token
+    api_token = current_services().config.api_token
     if api_token and hmac.compare_digest(sent.encode(), api_token.encode()):
         return API_PROGRAM
     user = _store().users.user_for_token(sent)

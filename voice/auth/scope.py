@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, current_app
+from flask import abort
 
 from voice.auth.identity import Person
+from voice.services import current_services
 
 
 def visible_desks(person: Person) -> frozenset[str] | None:
@@ -21,7 +22,7 @@ def visible_desks(person: Person) -> frozenset[str] | None:
 
 def page_desk(person: Person, requested: str | None) -> str:
     """The desk a console page or stream shows: the one asked for when allowed, else 403."""
-    default = current_app.extensions["voice"].config.desk_name
+    default = current_services().config.desk_name
     desk = (requested or "").strip()
     if not desk:
         if person.desks is None or default in person.desks:

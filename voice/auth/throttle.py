@@ -13,15 +13,16 @@ import math
 import time
 from typing import Any
 
-from flask import Flask, Response, current_app, render_template, request
+from flask import Flask, Response, render_template, request
 from flask_limiter import RequestLimit
 
 from voice.config import Config
 from voice.extensions import limiter
+from voice.services import current_services
 
 
 def _config() -> Config:
-    return current_app.extensions["voice"].config  # type: ignore[no-any-return]
+    return current_services().config  # type: ignore[no-any-return]
 
 
 def username_key() -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlparse
 
-from flask import current_app, redirect, render_template, request, session, url_for
+from flask import redirect, render_template, request, session, url_for
 from flask_login import login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
@@ -19,6 +19,7 @@ from wtforms.validators import DataRequired, Length
 from voice.auth import bp
 from voice.auth.identity import Person, current_person, stamp_login
 from voice.auth.throttle import throttled_login
+from voice.services import current_services
 
 
 class LoginForm(FlaskForm):
@@ -46,7 +47,7 @@ def login() -> Any:
         return render_template("login.html", form=form)
     user = None
     if form.validate_on_submit():
-        store = current_app.extensions["voice"].store
+        store = current_services().store
         user = store.users.check_login(form.username.data.strip(), form.password.data)
     if user is None:
         return render_template("login.html", form=form, error="Wrong username or password."), 401
@@ -62,7 +63,7 @@ def logout() -> Any:
     """End this user's logins everywhere and forget this one."""
     person = current_person()
     if person is not None and person.user_id is not None:
-        current_app.extensions["voice"].store.users.end_sessions(person.user_id)
+        current_services().store.users.end_sessions(person.user_id)
     logout_user()
     session.clear()
     return redirect(url_for("auth.login"))

@@ -2,7 +2,7 @@
 
 ``GET /console`` draws every live call of the desk (caller, elapsed time, the
 calm → escalating meter, the last transcript lines, prompt cards);
-``GET /events`` feeds it over Server-Sent Events (see ``stream``); ``POST
+``GET /events`` feeds it over Server-Sent Events (see ``sse``); ``POST
 /console/calls/<call_sid>/prompts/<prompt_id>`` records Done / Dismiss on the
 call record and tells the desk's other consoles; ``GET /console/session`` says
 whether the login is still good (the page asks before it reconnects).
@@ -30,11 +30,12 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException
 
-from voice.auth import json_login_required, login_required, services
+from voice.auth import json_login_required, login_required
 from voice.auth.identity import LOGIN_AT, still_valid
 from voice.auth.scope import check_call_action, page_desk
-from voice.console.stream import ClosingOnce, desk_snapshot, event_stream
+from voice.console.sse import ClosingOnce, desk_snapshot, event_stream
 from voice.records.store import PROMPT_ACTIONS, RecordError
+from voice.services import current_services
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def session_status() -> Any:
 @json_login_required("receptionist")
 def events() -> Response:
     """Server-Sent Events for the desk: a replay (or a snapshot), then live events."""
-    svc = services()
+    svc = current_services()
     desk = _desk()
     last_id = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or None
     person, login_at = g.user, session.get(LOGIN_AT)
@@ -108,7 +109,7 @@ def events() -> Response:
 @json_login_required("receptionist")
 def act_on_prompt(call_sid: str, prompt_id: str) -> Any:
     """Record that the receptionist ticked a prompt done or dismissed it (live calls only)."""
-    svc = services()
+    svc = current_services()
     desk = check_call_action(g.user, svc.store, call_sid)
     body = request.get_json(silent=True)
     if body is None:
