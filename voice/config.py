@@ -160,7 +160,7 @@ class Config:
             log_level=log_level,
             demo=_flag(env, "VOICE_DEMO"),
             demo_speed=_number(env, "VOICE_DEMO_SPEED", 1.0, 0.1, 100.0),
-            session_idle_minutes=_number(env, "VOICE_SESSION_IDLE_MINUTES", 60.0, 1.0, 24 * 60),
+            session_idle_minutes=_number(env, "VOICE_SESSION_IDLE_MINUTES", 60.0, 10.0, 24 * 60),
             session_hours=_number(env, "VOICE_SESSION_HOURS", 12.0, 0.1, 24 * 31),
             login_limit_user=_rate(env, "VOICE_LOGIN_LIMIT_USER", "5 per minute;20 per hour"),
             login_limit_address=_rate(env, "VOICE_LOGIN_LIMIT_ADDRESS", "30 per 10 minutes"),
