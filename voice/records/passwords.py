@@ -4,7 +4,8 @@
 returns None when it is acceptable.  The common-password list is the data file
 ``common_passwords.txt`` beside this module (a few thousand entries, see its
 header); a password is refused when it, or it with trailing digits and symbols
-removed (``password1234!``), is on the list.
+removed (``password1234!``), is on the list, and when it contains a username of
+four or more characters.
 """
 
 from __future__ import annotations
@@ -35,6 +36,6 @@ def password_problem(password: str, username: str = "") -> str | None:
         return "that password is on the list of common passwords: choose another"
     if len(set(lowered)) < 4:
         return "the password repeats too few characters: choose another"
-    if username and username.lower() in lowered:
+    if len(username) >= 4 and username.lower() in lowered:
         return "the password must not contain the username"
     return None
