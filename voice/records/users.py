@@ -205,12 +205,12 @@ class UserStore:
         """Revoke every live token of the user; how many were revoked."""
         with self._session() as s:
             user = self._require(s, username)
-            result = s.execute(
-                update(ApiToken)
-                .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-                .values(revoked_at=utcnow())
-            )
-            return int(result.rowcount or 0)
+            live = s.scalars(
+                select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+            ).all()
+            for token in live:
+                token.revoked_at = utcnow()
+            return len(live)
 
     def user_for_token(self, token: str) -> UserRecord | None:
         """The user a live token belongs to, or None (unknown or revoked)."""
