@@ -39,14 +39,14 @@ def test_manager_finds_a_call_follows_its_summary_and_closes_the_follow_up(  # n
         browser, tmp_path: Path) -> None:  # noqa: F811
     app = _app(tmp_path)
     store = app.extensions["voice"].store
-    store.add_user("maria", "manager-pass-1", "manager")
+    store.users.add("maria", "manager-pass-1-long", "manager")
     run_call(app, "CA-bill", CALLS["billing"])
     run_call(app, "CA-ins", CALLS["insurance"], number="+15550002222")
     with LiveServer(app) as server:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(f"{server.url}/review")
         page.fill("#username", "maria")
-        page.fill("#password", "manager-pass-1")
+        page.fill("#password", "manager-pass-1-long")
         page.click("button[type=submit]")
         page.wait_for_url("**/review")
 
@@ -95,7 +95,7 @@ def test_console_shows_a_repeat_callers_history_and_the_due_today_count(  # noqa
         browser, tmp_path: Path) -> None:  # noqa: F811
     app = _app(tmp_path)
     services = app.extensions["voice"]
-    services.store.add_user("jenny", "front-desk-pass", "receptionist")
+    services.store.users.add("jenny", "front-desk-pass", "receptionist", ["front-desk"])
     run_call(app, "CA-first", CALLS["billing"])
     with LiveServer(app) as server:
         page = browser.new_page(viewport={"width": 1280, "height": 900})

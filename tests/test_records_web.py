@@ -7,7 +7,7 @@ import io
 from datetime import UTC, datetime
 
 import pytest
-from conftest import login
+from conftest import csrf_token_of, login
 from records_helpers import CALLS, run_call
 from sim_helpers import FakeScorer
 
@@ -15,7 +15,7 @@ from voice import create_app
 from voice.config import Config
 from voice.records.audit import AuditLog, AuditTampering
 from voice.records.followups import FollowUpBook
-from voice.records.scope import visible_desks
+from voice.records.scope import may_see
 from voice.records.search import FORMULA_START, safe_cell
 from voice.records.tables import AuditEntry
 
@@ -59,9 +59,7 @@ def desk(app, store):  # noqa: ANN001, ANN201
 
 
 def _csrf(client) -> str:  # noqa: ANN001
-    client.get("/follow-ups")
-    with client.session_transaction() as session:
-        return session["csrf_token"]
+    return csrf_token_of(client, "/follow-ups")
 
 
 def _sids(page: str, calls: dict[str, str]) -> set[str]:
@@ -163,12 +161,13 @@ def test_a_receptionist_cannot_open_review_audit_export_or_another_desks_items( 
     assert other.status_code == 404
 
 
-def test_desk_scope_follows_the_users_desks() -> None:
-    assert visible_desks({"role": "manager"}, "front-desk") is None
-    assert visible_desks({"role": "receptionist"}, "front-desk") == {"front-desk"}
-    assert visible_desks({"role": "receptionist", "desks": ["north", "south"]}, "x") == {
-        "north", "south"}
-    assert visible_desks(None, "front-desk") == frozenset()
+def test_desk_scope_follows_the_users_desks(app, store, calls) -> None:  # noqa: ANN001
+    assert may_see(None, "north") and may_see(frozenset({"north"}), "north")
+    assert not may_see(frozenset({"front-desk"}), "north") and not may_see(frozenset(), "x")
+    both = app.test_client()
+    login(both, store, "sam", "receptionist", desks=("front-desk", "north"))
+    page = both.get("/follow-ups").get_data(as_text=True)
+    assert "+15550004444" in page and "Robert Alvarez" in page, "both her desks' items"
 
 
 def test_csv_export_is_formula_injection_safe(manager, store, calls) -> None:  # noqa: ANN001

@@ -1,9 +1,10 @@
 """Request-side helpers for protected records: whose desks, and auditing each view.
 
-Blueprints call ``current_desks()`` to scope what they show (see
-``voice.records.scope``) and ``audit_view(...)`` whenever a page or endpoint
-shows a call record, a transcript or an export.  A failed audit write refuses
-the view (503) rather than showing a record nobody logged.
+Blueprints call ``current_desks()`` to scope what they show (the desks of the
+logged-in person or token, from ``voice.auth.scope``) and ``audit_view(...)``
+whenever a page or endpoint shows a call record, a transcript or an export.
+A failed audit write refuses the view (503) rather than showing a record nobody
+logged.
 """
 
 from __future__ import annotations
@@ -12,22 +13,24 @@ from typing import Any
 
 from flask import abort, g, request
 
+from voice.auth.scope import visible_desks
 from voice.records.audit import AuditLog
-from voice.records.scope import visible_desks
 from voice.services import current_services
 
 
 def current_desks() -> frozenset[str] | None:
     """The desks the logged-in person (or token) may see; None for all."""
-    return visible_desks(getattr(g, "user", None), current_services().config.desk_name)
+    person = getattr(g, "user", None)
+    return visible_desks(person) if person is not None else frozenset()
 
 
 def audit_view(action: str, call_sid: str | None = None, detail: dict | None = None) -> None:
     """Append an audit row for this request (who, when, which call, from where)."""
-    user = getattr(g, "user", None) or {"username": "anonymous", "role": ""}
+    person = getattr(g, "user", None)
     try:
         AuditLog(current_services().store).record(
-            user=str(user.get("username", "")), role=str(user.get("role", "")), action=action,
+            user=getattr(person, "username", "anonymous"), role=getattr(person, "role", ""),
+            action=action,
             call_sid=call_sid, path=request.full_path.rstrip("?"),
             remote_addr=request.remote_addr or "", detail=detail,
         )

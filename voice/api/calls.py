@@ -1,19 +1,20 @@
 """``GET /api/calls``, ``GET /api/calls/<call_sid>`` and ``GET /api/audit``: records as JSON.
 
-Every call view (list or one record) is audited; the audit log is for managers.
+Calls are desk-scoped (another desk's call answers 404 to a receptionist); every call
+view (list or one record) is audited; the audit log is for managers.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify, request
+from flask import g, jsonify, request
 
-from voice.access import audit_view, current_desks, query_value
+from voice.access import audit_view, query_value
 from voice.api import bp
 from voice.auth import api_auth_required
+from voice.auth.scope import may_read_call, visible_desks
 from voice.records.audit import AuditLog
-from voice.records.scope import may_see
 from voice.services import current_services
 
 
@@ -25,28 +26,34 @@ def _bool_arg(name: str) -> bool | None:
 
 
 @bp.get("/calls")
-@api_auth_required("manager")
+@api_auth_required("receptionist")
 def list_calls() -> Any:
-    """Calls newest first; ``?flagged=1``, ``?status=live``, ``?limit=`` and ``?offset=``."""
+    """Calls newest first; ``?flagged=1``, ``?status=live``, ``?limit=`` and ``?offset=``.
+
+    A receptionist (her login or her token) gets only her desks' calls.
+    """
     try:
         limit = min(max(int(request.args.get("limit", 50)), 1), 500)
         offset = max(int(request.args.get("offset", 0)), 0)
     except ValueError:
         return jsonify(error="bad_request", message="limit and offset must be integers"), 400
-    desks = current_desks()
-    calls = [c for c in current_services().store.list_calls(
-        flagged=_bool_arg("flagged"), status=request.args.get("status"), limit=limit, offset=offset
-    ) if may_see(desks, c["desk"])]
+    calls = current_services().store.list_calls(
+        flagged=_bool_arg("flagged"), status=request.args.get("status"),
+        desks=visible_desks(g.user), limit=limit, offset=offset,
+    )
     audit_view("list_calls", detail={"shown": len(calls), "api": True})
     return jsonify(calls=calls, limit=limit, offset=offset)
 
 
 @bp.get("/calls/<call_sid>")
-@api_auth_required("manager")
+@api_auth_required("receptionist")
 def get_call(call_sid: str) -> Any:
-    """One call with its utterances, frustration curve, prompts and follow-ups."""
+    """One call with its utterances, frustration curve, prompts and follow-ups.
+
+    Another desk's call answers 404 to a receptionist, as an unknown one does.
+    """
     call = current_services().store.get_call(call_sid)
-    if call is None or not may_see(current_desks(), call["desk"]):
+    if not may_read_call(g.user, call):
         return jsonify(error="not_found", message=f"no call {call_sid}"), 404
     audit_view("view_call_api", call_sid)
     return jsonify(call)

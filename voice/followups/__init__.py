@@ -3,7 +3,7 @@
 Receptionists see their own desks' items, managers every desk (``voice.records.scope``).
 ``GET /follow-ups`` lists items (``?view=today|overdue|open|done|all``, ``?owner=``);
 ``POST /follow-ups/<id>`` reassigns, annotates, starts, finishes (with a note) or
-re-opens one (CSRF-checked).  For the console: ``GET /follow-ups/counts`` (the
+re-opens one (CSRF is checked app-wide).  For the console: ``GET /follow-ups/counts`` (the
 "due today" badge) and ``GET /console/calls/<call_sid>/history`` (the caller's
 previous calls and open follow-ups, shown at call start; audited).
 """
@@ -16,9 +16,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 
 from voice.access import audit_view, current_desks, query_value
-from voice.auth import login_required
-from voice.console import json_login_required
-from voice.console.csrf import check_csrf
+from voice.auth import json_login_required, login_required
 from voice.records.followups import VIEWS, FollowUpBook, FollowUpNotFound
 from voice.records.scope import may_see
 from voice.records.store import RecordError
@@ -51,7 +49,7 @@ def index() -> str:
 
 def _note(existing: str, text: str) -> str:
     stamp = datetime.now(UTC).astimezone().strftime("%Y-%m-%d %H:%M")
-    entry = f"{stamp} {g.user['username']}: {text.strip()}"
+    entry = f"{stamp} {g.user.username}: {text.strip()}"
     return f"{existing.rstrip()}\n{entry}" if existing.strip() else entry
 
 
@@ -78,7 +76,6 @@ def change_from_form(op: str, item: dict, form: Any) -> dict[str, Any] | None:
 @login_required("receptionist")
 def update(follow_up_id: int) -> Any:
     """Change one follow-up (this person's desks only; 403 for another desk's)."""
-    check_csrf()
     book, desks = _book(), current_desks()
     try:
         item = book.get(follow_up_id, None)

@@ -6,7 +6,7 @@ follow-up status, overdue), full-text search over transcripts and pages
 ``GET /review/calls/<call_sid>`` shows the summary (each line linked to its
 transcript line), why it was flagged, the curve, transcript, prompts and the
 follow-ups with forms to reassign, annotate, start, finish or re-open them
-(POST, CSRF-checked).  ``/review/trends`` shows tense calls per topic per week
+(POST; CSRF is checked app-wide).  ``/review/trends`` shows tense calls per topic per week
 and follow-ups opened vs closed on time, ``/review/audit`` the audit log and
 ``/review/export.csv`` the filtered list.  Every view of a call, a list or an
 export is audited.
@@ -32,7 +32,6 @@ from markupsafe import Markup
 
 from voice.access import audit_view, current_desks, query_value
 from voice.auth import login_required
-from voice.console.csrf import check_csrf
 from voice.records.audit import AuditLog
 from voice.records.search import CallFilter, FilterError, csv_text, find_calls
 from voice.records.store import RecordError
@@ -149,7 +148,7 @@ def audit() -> str:
 
 def _note_with(existing: str, text: str) -> str:
     stamp = datetime.now(UTC).astimezone().strftime("%Y-%m-%d %H:%M")
-    entry = f"{stamp} {g.user['username']}: {text.strip()}"
+    entry = f"{stamp} {g.user.username}: {text.strip()}"
     return f"{existing.rstrip()}\n{entry}" if existing.strip() else entry
 
 
@@ -172,7 +171,6 @@ def _follow_up_change(op: str, item: dict) -> dict[str, Any] | None:
 @login_required("manager")
 def update_follow_up(call_sid: str, follow_up_id: int) -> Any:
     """Assign, add a note to, close or re-open one follow-up of the call."""
-    check_csrf()
     store = current_services().store
     record = store.get_call(call_sid)
     item = next((f for f in (record or {}).get("follow_ups", []) if f["id"] == follow_up_id), None)

@@ -4,7 +4,7 @@ purge marks, and full-text search of utterances on PostgreSQL.
 Follow-ups that were ``closed`` become ``done`` (statuses are now open, in_progress, done).
 
 Revision ID: 0003_records
-Revises: 0002
+Revises: 0003_auth
 Create Date: 2026-12-03
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_records"
-down_revision = "0002"
+down_revision = "0003_auth"
 branch_labels = None
 depends_on = None
 
