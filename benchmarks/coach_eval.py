@@ -28,13 +28,14 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from voice.coach import Playbook, PromptEngine, TopicMatcher, load_playbook  # noqa: E402
-from voice.events import LEVELS, FrustrationState, Level, Utterance  # noqa: E402
+from voice.events import LEVELS, FrustrationState, Level, Speaker, Utterance  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CALLS = ROOT / "benchmarks" / "data" / "coach_calls.yaml"
@@ -54,7 +55,7 @@ GOALS = {
 class Turn:
     """One scripted line; ``level``/``rising`` only on caller lines."""
 
-    speaker: str
+    speaker: Speaker
     at: float
     text: str
     level: Level | None = None
@@ -110,7 +111,7 @@ def load_calls(path: Path = CALLS) -> list[EvalCall]:
     return calls
 
 
-def _call(entry: dict) -> EvalCall:
+def _call(entry: dict[str, Any]) -> EvalCall:
     if entry["group"] not in GROUPS:
         raise ValueError(f"group {entry['group']!r} is not one of {GROUPS}")
     turns = []
@@ -121,7 +122,7 @@ def _call(entry: dict) -> EvalCall:
         level, rising = str(row[2]).rstrip("^"), str(row[2]).endswith("^")
         if level not in LEVELS:
             raise ValueError(f"level {row[2]!r} at {row[1]} s")
-        turns.append(Turn("caller", float(row[1]), str(row[3]), level, rising))  # type: ignore[arg-type]
+        turns.append(Turn("caller", float(row[1]), str(row[3]), level, rising))
     expect = tuple((str(k), int(n)) for k, n in entry.get("expect") or ())
     for kind, _ in expect:
         if kind not in ESSENTIAL:
@@ -167,7 +168,7 @@ def run_call(call: EvalCall, playbook: Playbook, matcher: TopicMatcher,
     caller_turn = 0
     path = set(playbook.urgency.path)
     for turn in call.turns:
-        u = Utterance(sid, turn.speaker, turn.text, turn.at, turn.end, True)  # type: ignore[arg-type]
+        u = Utterance(sid, turn.speaker, turn.text, turn.at, turn.end, True)
         new = engine.on_utterance(u)
         state = levels(sid, u, turn) if turn.speaker == "caller" else None
         if turn.speaker == "caller":
