@@ -126,3 +126,13 @@ def test_a_long_sentence_is_cut_at_word_boundaries_around_the_trigger():
     assert reason == "said '…this is the third time I am calling…'"
     quote = reason[len("said '"):-1].strip("…")
     assert quote in text, "whole words only, nothing cut mid-word"
+
+
+def test_a_repeated_complaint_is_quoted_in_whole_words():
+    earlier = ["My prescription refill for metformin never reached the pharmacy on Main Street "
+               "even though I called twice"]
+    cue = repetition_cue("The metformin refill never reached the pharmacy on Main Street", earlier)
+    assert cue is not None
+    quote = cue.reason.split("('", 1)[1].rstrip("')")
+    assert quote.endswith("…") and quote[:-1] in earlier[0]
+    assert earlier[0][len(quote) - 1] == " ", "cut between words"

@@ -81,6 +81,14 @@ def _quote(text: str, start: int, end: int, max_words: int = 10, context: int = 
     return f"{head}{quote}{tail}"
 
 
+def _clip(text: str, limit: int = 60) -> str:
+    """``text`` up to ``limit`` characters, cut at a word boundary with "…" if longer."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text.strip(_EDGE)
+    return text[:limit].rsplit(" ", 1)[0].rstrip(_EDGE) + "…"
+
+
 def phrase_cues(text: str) -> list[Cue]:
     """Escalation and complaint phrases in one caller utterance."""
     cues = []
@@ -120,8 +128,7 @@ def repetition_cue(text: str, earlier: list[str], min_overlap: float = 0.5) -> C
             best, best_text = overlap, prior
     if best < min_overlap:
         return None
-    shown = best_text if len(best_text) <= 60 else best_text[:57] + "..."
-    return Cue("repeated", 0.25, f"repeated the same complaint ('{shown}')")
+    return Cue("repeated", 0.25, f"repeated the same complaint ('{_clip(best_text)}')")
 
 
 _OFFER = re.compile(
