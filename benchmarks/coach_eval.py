@@ -303,7 +303,10 @@ def report(figures: dict[str, float], results: list[Result], show_calls: bool) -
     if show_calls:
         for r in results:
             cards = ", ".join(f"{t:g}s:{pid}" for t, _, pid, _, _ in r.cards) or "-"
-            print(f"    {r.call.id:32} topic={r.topic or '-':17} {cards}")
+            late = [f"{k} by turn {n}" for k, n in r.call.expect
+                    if k not in r.up_by_turn.get(n, set())]
+            missed = f"  (late: {', '.join(late)})" if late else ""
+            print(f"    {r.call.id:32} topic={r.topic or '-':17} {cards}{missed}")
 
 
 def main(argv: list[str] | None = None) -> int:
