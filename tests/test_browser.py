@@ -232,6 +232,15 @@ def test_the_console_shows_the_card_to_say_now_big_with_the_meter_beside_it(
         page.screenshot(path=str(shot), full_page=True)
         shutil.copy(shot, "/tmp/console-cards.png")
 
+        # a reload draws the same screen from the snapshot: newest on top, then the history
+        order = "cs => cs.map(c => c.dataset.promptId)"
+        before = call.locator(".prompt").evaluate_all(order)
+        page.reload()
+        page.wait_for_selector("#conn[data-state=live]")
+        call.locator(".now .prompt").wait_for()
+        assert call.locator(".prompt").evaluate_all(order) == before
+
+        current = call.locator(".now .prompt")
         top_id = current.get_attribute("data-prompt-id")
         current.locator("button.dismiss").click()
         call.locator(f".history .prompt.acted.dismissed[data-prompt-id='{top_id}']").wait_for()
