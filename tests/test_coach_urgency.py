@@ -158,3 +158,13 @@ def test_a_calm_call_gets_no_de_escalation_cards(playbook):
 
 def test_the_same_call_gives_the_same_cards_at_the_same_seconds(playbook):
     assert play(engine(playbook), INSURANCE_PASSIVE) == play(engine(playbook), INSURANCE_PASSIVE)
+
+
+def test_once_the_urgent_path_is_up_the_other_stages_go_on_while_still_upset(playbook):
+    eng = engine(playbook)
+    script = [(t, "caller", "my insurance denied the claim again", "upset") for t in (2, 5, 8)]
+    script.append((22.0, "receptionist", "Let me look into it with them right now."))
+    shown = play(eng, script)
+    assert [pid for _, pid in shown] == [
+        "empathize", "insurance_red_tape", "confirm_details", "agree_next_step"]
+    assert shown[-1][0] == 22.0

@@ -172,15 +172,18 @@ class PromptEngine:
         if spec.id in self.notes.done or any(p.id == spec.id for p in self.shown):
             return False
         if spec.stage:
-            open_ = self._path_open(spec, path) if path else self._stage_open(playbook, spec)
+            open_ = (self._path_open(playbook, spec, path) if path
+                     else self._stage_open(playbook, spec))
             if not open_:
                 return False
         return self._conditions_hold(spec.when, trigger)
 
-    def _path_open(self, spec: PromptSpec, path: tuple[str, ...]) -> bool:
-        """While urgent: a path stage is open once every path stage before it is offered."""
+    def _path_open(self, playbook: Playbook, spec: PromptSpec, path: tuple[str, ...]) -> bool:
+        """While urgent: a path stage is open once every path stage before it is offered;
+        the other stages wait until the whole path was offered, then go on in order."""
         if spec.stage not in path:
-            return False
+            done = all(s in self.notes.offered for s in path)
+            return done and self._stage_open(playbook, spec)
         if spec.once_per_stage and spec.stage in self.notes.offered:
             return False
         before = path[: path.index(spec.stage)]
