@@ -8,9 +8,10 @@ The playbook's stage order is the default path through a calm-enough call.  Whil
 the caller is upset (``Urgency``) the urgent path comes first: empathize, the
 topic's next step, confirm the details, each skipped once the receptionist has
 covered it, and a caller who asks "what are you going to do?" gets the next step at
-once; once the path is up, the other stages go on in their usual order.  Level-driven cards are decided on the frustration state that follows each
-caller turn and on the receptionist's turns; a caller utterance alone only fires
-cards that react to the caller's words.  Timing is call time (``Utterance.t_end`` /
+once; once the path is up, the other stages go on in their usual order.
+Level-driven cards are decided on the frustration state that follows each caller
+turn and on the receptionist's turns; a caller utterance alone only fires cards
+that react to the caller's words.  Timing is call time (``Utterance.t_end`` /
 ``FrustrationState.t``), so the same input always gives the same cards.  No I/O,
 no wall clock, no Flask.
 """
