@@ -185,8 +185,8 @@ def test_the_console_shows_the_card_to_say_now_big_with_the_meter_beside_it(
     browser, config: Config, tmp_path: Path  # noqa: ANN001
 ) -> None:
     app = create_app(config, scorer=FakeScorer())
-    store = app.extensions["voice"].store
-    store.add_user("jenny", "front-desk-pass", "receptionist")
+    store = services_of(app).store
+    store.users.add("jenny", "front-desk-pass", "receptionist", ["front-desk"])
     with LiveServer(app) as server:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         log_in_to_console(page, server.url)
@@ -197,12 +197,10 @@ def test_the_console_shows_the_card_to_say_now_big_with_the_meter_beside_it(
         sid = started.json()["call_sid"]
         call = page.locator(f"#call-{sid}")
         call.wait_for(timeout=30_000)
-        page.wait_for_function(
-            f"document.querySelectorAll('#call-{sid} .history .prompt').length >= 2",
-            timeout=60_000)
-        page.wait_for_function(  # the last caller line is on screen: the cards settled
-            f"[...document.querySelectorAll('#call-{sid} .line.caller')]"
-            ".some(l => l.textContent.includes('calls back'))", timeout=60_000)
+        # locator waits, not wait_for_function: the page's CSP (no eval) refuses the latter
+        call.locator(".history .prompt").nth(1).wait_for(timeout=60_000)
+        # the last caller line is on screen: the cards settled
+        call.locator(".line.caller", has_text="calls back").wait_for(timeout=60_000)
 
         current = call.locator(".now .prompt")
         assert current.count() == 1, "exactly one card to say now"

@@ -15,6 +15,7 @@ import pytest
 from voice import create_app
 from voice.coach import PlaybookError, load_playbook
 from voice.events import CallStarted, Utterance
+from voice.services import services_of
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 PLAYBOOK = load_playbook(PROMPTS)
@@ -46,7 +47,7 @@ def test_every_topic_in_the_playbook_has_a_caller_line_here():
 @pytest.mark.parametrize("topic", PLAYBOOK.topics, ids=lambda t: t.id)
 def test_a_call_about_each_topic_files_a_follow_up_in_its_phrase(config, topic):
     app = create_app(config, scorer=QuietScorer(), scorer_status="fake")
-    services = app.extensions["voice"]
+    services = services_of(app)
     sid = f"CAtopic{topic.id}"
     call = services.calls.open(CallStarted(sid, "+15550002", desk="front-desk"), with_audio=False)
     call.add_utterance(Utterance(sid, "caller", CALLER_LINES[topic.id], 1.0, 4.0, True))
@@ -60,7 +61,7 @@ def test_a_call_about_each_topic_files_a_follow_up_in_its_phrase(config, topic):
 
 def test_a_call_with_no_topic_is_about_their_call(config):
     app = create_app(config, scorer=QuietScorer(), scorer_status="fake")
-    services = app.extensions["voice"]
+    services = services_of(app)
     call = services.calls.open(CallStarted("CAnotopic", "+15550003"), with_audio=False)
     call.add_utterance(Utterance("CAnotopic", "caller", "Hello there.", 1.0, 2.0, True))
     call.end("completed")
