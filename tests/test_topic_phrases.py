@@ -54,7 +54,7 @@ def test_a_call_about_each_topic_files_a_follow_up_in_its_phrase(config, topic):
     call.end("completed")
     record = services.store.get_call(sid)
     assert record["topic"] == topic.id
-    summary = record["follow_ups"][0]["summary"]
+    summary = record["follow_ups"][0]["what"]
     assert f"about {topic.phrase}" in summary and "their call" not in summary
     assert summary.startswith("Confirm that what was agreed with Ann Kim about")
 
@@ -65,7 +65,7 @@ def test_a_call_with_no_topic_is_about_their_call(config):
     call = services.calls.open(CallStarted("CAnotopic", "+15550003"), with_audio=False)
     call.add_utterance(Utterance("CAnotopic", "caller", "Hello there.", 1.0, 2.0, True))
     call.end("completed")
-    assert "about their call" in services.store.get_call("CAnotopic")["follow_ups"][0]["summary"]
+    assert "about their call" in services.store.get_call("CAnotopic")["follow_ups"][0]["what"]
 
 
 def _topics_file(tmp_path: Path, phrase_line: str) -> Path:
