@@ -29,6 +29,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -48,8 +50,17 @@ TODAY = Tuning(alpha=0.55, prior=0.1, model_floor=0.2, enter=(0.35, 0.55, 0.75),
                baseline_weight=0.0)
 
 
-def load_sets(data_dir: Path) -> dict[str, list[LabelledDialogue]]:
-    """Development and reported dialogue sets by name."""
+def sample(items: list[LabelledDialogue], limit: int | None) -> list[LabelledDialogue]:
+    """A fixed, evenly spread subset of ``items`` (all of them without a limit)."""
+    if not limit or len(items) <= limit:
+        return items
+    step = len(items) / limit
+    return [items[int(k * step)] for k in range(limit)]
+
+
+def load_sets(data_dir: Path, limit: int | None = None, with_all: bool = False
+              ) -> dict[str, list[LabelledDialogue]]:
+    """Development and reported dialogue sets by name (Topical-Chat and MELD train sampled)."""
     meld = list(read_labelled((data_dir / "dialogues/meld/meld.jsonl").open()))
     tc = list(read_labelled((data_dir / "dialogues/topicalchat/topicalchat.jsonl").open()))
     calls = [json.loads(line) for line in CALL_DIALOGUES.open()]
@@ -59,16 +70,17 @@ def load_sets(data_dir: Path) -> dict[str, list[LabelledDialogue]]:
     def part(items: list[LabelledDialogue], keep: tuple[str, ...]) -> list[LabelledDialogue]:
         return [i for i in items if i.dialogue.id.split("/")[1].split("_")[0] in keep]
 
-    return {
-        "dev:meld": part(meld, ("train",)),
-        "dev:topicalchat": part(tc, ("valid",)),
+    sets = {
+        "dev:meld": sample(_slim(part(meld, ("train",))), limit),
+        "dev:topicalchat": sample(_slim(part(tc, ("valid",)), calm_only=True), limit),
         "dev:calls": [i for i in call_items if split[i.dialogue.id] == "dev"],
         "eval:meld": part(meld, ("dev", "test")),
-        "eval:topicalchat": part(tc, ("test",)),
+        "eval:topicalchat": sample(part(tc, ("test",)), limit),
         "eval:calls": [i for i in call_items if split[i.dialogue.id] == "eval"],
-        "all:meld": meld,
-        "all:topicalchat": tc,
     }
+    if with_all:
+        sets |= {"all:meld": meld, "all:topicalchat": tc}
+    return sets
 
 
 def _slim(items: list[LabelledDialogue], calm_only: bool = False) -> list[LabelledDialogue]:
@@ -103,9 +115,7 @@ def grid(quick: bool) -> list[Tuning]:
 def search(sets: dict[str, list[LabelledDialogue]], scorer: CachedScorer, quick: bool
            ) -> tuple[Tuning, list[dict]]:
     """Every tuning of the grid on the development sets; the best feasible one."""
-    dev = {"dev:meld": _slim(sets["dev:meld"]),
-           "dev:topicalchat": _slim(sets["dev:topicalchat"], calm_only=True),
-           "dev:calls": sets["dev:calls"]}
+    dev = {name: sets[name] for name in ("dev:meld", "dev:topicalchat", "dev:calls")}
     rows, best, best_score = [], TODAY, -1.0
     tunings = grid(quick)
     t0 = time.perf_counter()
@@ -128,14 +138,59 @@ def report_rows(sets: dict[str, list[LabelledDialogue]], scorer: CachedScorer,
     return {name: evaluate(items, scorer, tuning).to_dict() for name, items in sets.items()}
 
 
-def make_scorer(kind: str, cache: Path) -> DiskCachedScorer:
-    """The fine-tuned model or the frozen-head baseline, with a disk cache of scores."""
-    from voice.frustration.model import DEFAULT_SCORER_NAME, FINETUNED_SCORER_NAME, load_scorer
+class LogitCachedScorer:
+    """The fine-tuned model with its output logits cached on disk (so the card's formula and
+    calibration can change without scoring again)."""
 
-    name = FINETUNED_SCORER_NAME if kind == "finetuned" else DEFAULT_SCORER_NAME
-    scorer = load_scorer(name)
+    def __init__(self, path: Path) -> None:
+        from voice.frustration.model import default_finetuned_dir
+        from voice.frustration.onnx_model import FineTunedScorer
+
+        self.model = FineTunedScorer(default_finetuned_dir(), threads=2)
+        self.name = self.model.name
+        self.path = path
+        self._logits: dict[str, np.ndarray] = {}
+        if path.exists():
+            with np.load(path, allow_pickle=False) as data:
+                self._logits.update(zip(data["texts"].tolist(), data["logits"], strict=True))
+
+    def prefetch(self, texts: list[str]) -> None:
+        """Run the model on texts not seen yet."""
+        todo = list(dict.fromkeys(t for t in texts if t not in self._logits))
+        for k in range(0, len(todo), 1024):
+            chunk = todo[k : k + 1024]
+            self._logits.update(zip(chunk, self.model.logits(chunk), strict=True))
+            self.save()
+
+    def score(self, texts: list[str]) -> list[float]:
+        """Calibrated scores from the cached logits and the card."""
+        from voice.frustration.onnx_model import combine
+
+        self.prefetch(texts)
+        logits = np.array([self._logits[t] for t in texts]).reshape(len(texts), -1)
+        raw = combine(logits, self.model.outputs, self.model.formula)
+        return [float(p) for p in self.model.calibration.apply(raw)]
+
+    def save(self) -> None:
+        """Write the logits cache."""
+        texts = list(self._logits)
+        np.savez(self.path, texts=np.array(texts),
+                 logits=np.array([self._logits[t] for t in texts], dtype=np.float32))
+
+
+def make_scorer(kind: str, cache: Path) -> CachedScorer:
+    """The fine-tuned model or the frozen-head baseline, with a disk cache."""
+    from voice.frustration.model import DEFAULT_SCORER_NAME
+
+    cache.mkdir(parents=True, exist_ok=True)
     stamp = _model_stamp(kind)
-    return DiskCachedScorer(scorer, cache / f"scores-{kind}-{stamp}.npz")
+    if kind == "finetuned":
+        inner = LogitCachedScorer(cache / f"logits-finetuned-{stamp}.npz")
+        return CachedScorer(inner)  # type: ignore[arg-type]
+    from voice.frustration.model import load_scorer
+
+    return DiskCachedScorer(load_scorer(DEFAULT_SCORER_NAME),
+                            cache / f"scores-{kind}-{stamp}.npz")
 
 
 def _model_stamp(kind: str) -> str:
@@ -151,21 +206,41 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scorer", choices=("finetuned", "head"), default="finetuned")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/voice_frust_cache"))
     parser.add_argument("--quick", action="store_true", help="A small grid (smoke runs).")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="Sample MELD train, Topical-Chat valid and test to this many "
+                             "dialogues each (the 2-core machine's time).")
+    parser.add_argument("--prefetch-only", action="store_true",
+                        help="Only run the model over the texts (fills the logits cache).")
+    parser.add_argument("--all", action="store_true", help="Also report all MELD, all TC.")
+    parser.add_argument("--baseline", action="store_true",
+                        help="Also report the frozen-head baseline with today's tuning.")
     parser.add_argument("--out", type=Path, default=None, help="Write everything as JSON here.")
     args = parser.parse_args(argv)
-    sets = load_sets(default_data_dir())
+    sets = load_sets(default_data_dir(), args.limit, args.all)
     scorer = make_scorer(args.scorer, args.cache)
     t0 = time.perf_counter()
-    scorer.prefetch([t.text for items in sets.values() for i in items for t in i.dialogue.turns
-                     if t.speaker == "caller" and t.text.strip()])
-    scorer.save()
+    texts = [t.text for items in sets.values() for i in items for t in i.dialogue.turns
+             if t.speaker == "caller" and t.text.strip()]
+    if isinstance(scorer.inner, LogitCachedScorer):
+        scorer.inner.prefetch(texts)
+        if args.prefetch_only:
+            return
+    scorer.prefetch(texts)
     print(f"scored caller turns in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     best, rows = search(sets, scorer, args.quick)
     result = {"scorer": args.scorer, "chosen": asdict(best),
               "today_tuning": report_rows(sets, scorer, TODAY),
               "chosen_tuning": report_rows(sets, scorer, best)}
-    for label in ("today_tuning", "chosen_tuning"):
-        print(f"\n{args.scorer} + {label}")
+    labels = ["today_tuning", "chosen_tuning"]
+    if args.baseline:
+        head = make_scorer("head", args.cache)
+        result["baseline_head_today_tuning"] = report_rows(
+            {k: v for k, v in sets.items() if k.startswith(("eval", "all"))}, head, TODAY)
+        head.save()
+        labels.insert(0, "baseline_head_today_tuning")
+    for label in labels:
+        print(f"\n{args.scorer if label != labels[0] or not args.baseline else 'head'} "
+              f"+ {label}")
         for name, figs in result[label].items():
             print(f"  {name:18s} AUC {figs['turn_auc']:.3f}  caught {figs['caught']}/"
                   f"{figs['turned']} ({figs['caught_share']:.1%})  calm upset "

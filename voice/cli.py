@@ -110,10 +110,11 @@ def _default_sentiment() -> str:
     from voice.frustration.model import default_finetuned_dir
 
     card = default_finetuned_dir() / "card.json"
+    extra = ""
     if card.exists():
         trained = json.loads(card.read_text()).get("trained", "?")
-        return f"offline default: fine-tuned MiniLM, int8 ONNX ({card.parent}, trained {trained})"
-    return "offline default: frozen MiniLM + head (models/frustration_head.npz)"
+        extra = f"; opt-in minilm-finetuned (int8 ONNX, trained {trained})"
+    return "offline default: frozen MiniLM + head (models/frustration_head.npz)" + extra
 
 
 @main.group()

@@ -2,12 +2,12 @@
 
 This module owns the ``UtteranceScorer`` interface, ``load_scorer`` and these engines:
 
-* ``FineTunedScorer`` (``voice.frustration.onnx_model``) — the offline default:
+* ``MiniLMHeadScorer`` — the offline default and the baseline (``minilm-head``): the
+  frozen shared MiniLM encoder (``voice.embedding``) plus the small head committed
+  as ``models/frustration_head.npz``.
+* ``FineTunedScorer`` (``voice.frustration.onnx_model``, ``minilm-finetuned``):
   MiniLM fine-tuned end to end, int8 ONNX, calibrated; ``models/frustration_minilm/``,
   written by `voice models train-frustration`.
-* ``MiniLMHeadScorer`` — the baseline (``minilm-head``): the frozen shared MiniLM
-  encoder (``voice.embedding``) plus the small head committed as
-  ``models/frustration_head.npz``.
 * ``HFClassifierScorer`` — any Hugging Face sequence-classification model named by
   ``VOICE_SENTIMENT_MODEL``; its labels are mapped onto frustration through
   ``LABEL_WEIGHTS`` (see ``label_weight``).
@@ -222,10 +222,11 @@ def load_scorer(
 ) -> UtteranceScorer:
     """The scorer named by ``model_name`` (a ``VOICE_SENTIMENT_MODEL`` value).
 
-    ``None`` or ``""`` give the offline default: the fine-tuned model in
-    ``models/frustration_minilm/`` (or, without it, the baseline head);
-    ``"minilm-finetuned"`` that model (or a folder holding one); ``"minilm-head"``
-    or a ``head_path`` the frozen-encoder baseline.  Anything else is a Hugging Face
+    ``None``, ``""``, ``"minilm-head"`` or a ``head_path`` give the offline default,
+    the frozen-encoder head (still better on development data than the fine-tuned
+    model this 2-core machine could train, see the README); ``"minilm-finetuned"``
+    gives the fine-tuned model in ``models/frustration_minilm/``, and a folder with a
+    ``card.json`` that kind of model.  Anything else is a Hugging Face
     model id or folder.  Raises ``ScorerLoadError`` naming the variable.
     """
     finetuned = _finetuned_dir(model_name)
@@ -265,7 +266,7 @@ def default_finetuned_dir() -> Path:
 
 def _finetuned_dir(model_name: str | None) -> Path | None:
     """The fine-tuned model folder ``model_name`` means, if it means one that exists."""
-    if model_name in (None, "", FINETUNED_SCORER_NAME):
+    if model_name == FINETUNED_SCORER_NAME:
         folder = default_finetuned_dir()
     elif Path(model_name).is_dir():
         folder = Path(model_name)
