@@ -104,20 +104,28 @@ def event_stream(
     heartbeat_s: float = 15.0,
     poll_s: float = 1.0,
     send_snapshot: bool = True,
+    allowed: Callable[[], bool] | None = None,
+    recheck_s: float = 15.0,
 ) -> Iterator[str]:
     """Yield SSE text until the client goes away; always closes ``subscription``.
 
     ``snapshot`` (when given) is sent first when ``send_snapshot`` (the bus did
     not resume the reader), and again whenever this reader fell so far behind
-    that the bus dropped messages for it.
+    that the bus dropped messages for it.  ``allowed`` is asked every
+    ``recheck_s``: once it says no (logged out, removed, moved off the desk) the
+    stream ends, and the page's reconnect meets the login check.
     """
     try:
         yield f"retry: {RETRY_MS}\n\n"
         if snapshot is not None and send_snapshot:
             yield sse_message("snapshot", snapshot())
         dropped = subscription.dropped
-        last_write = time.monotonic()
+        last_write = last_check = time.monotonic()
         while True:
+            if allowed is not None and time.monotonic() - last_check >= recheck_s:
+                last_check = time.monotonic()
+                if not allowed():
+                    return
             message = subscription.get(timeout=min(poll_s, heartbeat_s))
             if subscription.dropped != dropped and snapshot is not None:
                 dropped = subscription.dropped
