@@ -1,18 +1,18 @@
 """Latency and memory of the frustration scorers on this machine, step by step.
 
-Rows (milliseconds per caller utterance, one at a time, p50/p95):
+Rows (milliseconds per caller utterance, one at a time, p50/p95; CPU ms beside):
 
-1. the frozen-encoder baseline head (torch fp32, max length 128) — "today";
-2. the fine-tuned model exported to ONNX, fp32 weights (``--fp32 FILE``, the export
+1. the frozen-encoder head (torch fp32), the default scorer;
+2. the same with torch int8 dynamic quantization of the encoder's Linear layers;
+3. the fine-tuned model exported to ONNX, fp32 weights (``--fp32 FILE``, the export
    `voice models train-frustration` leaves in its cache), ONNX Runtime, 1 thread;
-3. the shipped int8 model, 2 threads;
-4. the shipped int8 model, 1 thread (the default);
-5. the shipped model through the full call-level state (``CallFrustration.observe``:
+4. the fine-tuned int8 model (``minilm-finetuned``), 1 thread;
+5. the default scorer through the full call-level state (``CallFrustration.observe``:
    model, cues, baseline, smoothing, level, reasons).
 
 Each step is timed over the same utterances; resident memory is read from /proc.
 
-    .venv/bin/python benchmarks/score_latency.py [--n 300] [--fp32 FILE] [--skip-baseline]
+    .venv/bin/python benchmarks/score_latency.py [--n 300] [--fp32 FILE]
 """
 
 from __future__ import annotations
@@ -51,22 +51,24 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def time_each(fn: Callable[[str], object], texts: list[str]) -> list[float]:
-    """Milliseconds for each text handled alone (after two warm-up calls)."""
+def time_each(fn: Callable[[str], object], texts: list[str]) -> tuple[list[float], float]:
+    """Wall milliseconds for each text handled alone, and mean CPU ms (after warm-up)."""
     fn(texts[0])
     fn(texts[1])
     out = []
+    cpu0 = time.process_time()
     for text in texts:
         t0 = time.perf_counter()
         fn(text)
         out.append((time.perf_counter() - t0) * 1000)
-    return out
+    return out, (time.process_time() - cpu0) * 1000 / len(texts)
 
 
-def summary(ms: list[float]) -> dict[str, float]:
-    """p50 and p95 in milliseconds."""
+def summary(measured: tuple[list[float], float]) -> dict[str, float]:
+    """p50 and p95 wall milliseconds, mean CPU milliseconds."""
+    ms, cpu = measured
     return {"p50_ms": round(float(np.percentile(ms, 50)), 2),
-            "p95_ms": round(float(np.percentile(ms, 95)), 2)}
+            "p95_ms": round(float(np.percentile(ms, 95)), 2), "cpu_ms": round(cpu, 2)}
 
 
 def fp32_scorer(fp32: Path, model_dir: Path, threads: int):  # noqa: ANN201 - FineTunedScorer
@@ -89,47 +91,55 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Frustration scorer latency and memory.")
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--fp32", type=Path, default=Path("/tmp/voice_frust_cache/model.fp32.onnx"))
-    parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()
     rss0 = rss_mb()
+    import torch
+
     from voice.events import Utterance
     from voice.frustration import CallFrustration, load_scorer
     from voice.frustration.model import DEFAULT_SCORER_NAME, default_finetuned_dir
     from voice.frustration.onnx_model import FineTunedScorer
 
+    torch.set_num_threads(1)
     texts = [f"{UTTERANCES[i % len(UTTERANCES)]} ({i})" for i in range(args.n)]
     rows: dict[str, dict[str, float]] = {}
     t0 = time.perf_counter()
-    shipped = FineTunedScorer(default_finetuned_dir(), threads=1)
+    head = load_scorer(DEFAULT_SCORER_NAME)
+    head.score(UTTERANCES)
     load_s = time.perf_counter() - t0
-    shipped.score(UTTERANCES)
     rss_shipped = rss_mb()
-    if not args.skip_baseline:
-        head = load_scorer(DEFAULT_SCORER_NAME)
-        rows["1 baseline: frozen MiniLM + head, torch fp32, len 128"] = summary(
-            time_each(lambda t: head.score([t]), texts))
+    rows["1 default: frozen MiniLM + head, torch fp32"] = summary(
+        time_each(lambda t: head.score([t]), texts))
+    import copy
+
+    quantized = copy.copy(head.encoder)
+    quantized.model = torch.ao.quantization.quantize_dynamic(
+        head.encoder.model, {torch.nn.Linear}, dtype=torch.qint8)
+    head_int8 = copy.copy(head)
+    head_int8.encoder = quantized
+    rows["2 same, torch int8 dynamic quantization"] = summary(
+        time_each(lambda t: head_int8.score([t]), texts))
     if args.fp32.exists():
         fp32 = fp32_scorer(args.fp32, default_finetuned_dir(), threads=1)
-        rows["2 fine-tuned, ONNX Runtime fp32, 1 thread"] = summary(
+        rows["3 fine-tuned, ONNX Runtime fp32, 1 thread"] = summary(
             time_each(lambda t: fp32.score([t]), texts))
-    two = FineTunedScorer(default_finetuned_dir(), threads=2)
-    rows["3 fine-tuned, ONNX Runtime int8, 2 threads"] = summary(
-        time_each(lambda t: two.score([t]), texts))
-    rows["4 fine-tuned, ONNX Runtime int8, 1 thread (shipped)"] = summary(
-        time_each(lambda t: shipped.score([t]), texts))
-    call = CallFrustration("bench", shipped)
+    tuned = FineTunedScorer(default_finetuned_dir(), threads=1)
+    rows["4 fine-tuned, ONNX Runtime int8, 1 thread"] = summary(
+        time_each(lambda t: tuned.score([t]), texts))
+    call = CallFrustration("bench", head)
     clock = iter(range(10**6))
 
     def observe(text: str) -> None:
         t = 3.0 * next(clock)
         call.observe(Utterance("bench", "caller", text, t, t + 2.0, True))
 
-    rows["5 shipped model + full call-level state"] = summary(time_each(observe, texts))
+    rows["5 default scorer + full call-level state"] = summary(time_each(observe, texts))
     print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at the end")
-    print(f"shipped model load {load_s:.2f} s; RSS python {rss0:.0f} MiB -> with shipped "
-          f"model {rss_shipped:.0f} MiB; at the end {rss_mb():.0f} MiB")
+    print(f"default model load {load_s:.2f} s; RSS python {rss0:.0f} MiB -> with default "
+          f"model {rss_shipped:.0f} MiB; at the end (all models) {rss_mb():.0f} MiB")
     for name, figs in rows.items():
-        print(f"  {name:58s} p50 {figs['p50_ms']:6.2f} ms   p95 {figs['p95_ms']:6.2f} ms")
+        print(f"  {name:46s} p50 {figs['p50_ms']:6.2f} ms   p95 {figs['p95_ms']:6.2f} ms   "
+              f"CPU {figs['cpu_ms']:6.2f} ms")
     print(json.dumps(rows))
 
 

@@ -226,6 +226,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.prefetch_only:
             return
     scorer.prefetch(texts)
+    if isinstance(scorer, DiskCachedScorer):
+        scorer.save()
     print(f"scored caller turns in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     best, rows = search(sets, scorer, args.quick)
     result = {"scorer": args.scorer, "chosen": asdict(best),

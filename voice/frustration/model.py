@@ -266,6 +266,8 @@ def default_finetuned_dir() -> Path:
 
 def _finetuned_dir(model_name: str | None) -> Path | None:
     """The fine-tuned model folder ``model_name`` means, if it means one that exists."""
+    if not model_name:
+        return None
     if model_name == FINETUNED_SCORER_NAME:
         folder = default_finetuned_dir()
     elif Path(model_name).is_dir():
