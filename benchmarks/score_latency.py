@@ -1,18 +1,30 @@
-"""Latency and memory of the default frustration scorer on this machine.
+"""Latency and memory of the frustration scorers on this machine, step by step.
 
-Reports milliseconds per utterance (p50/p95) scoring one utterance at a time and in
-batches, for the model alone and through the full call-level state, and the resident
-memory (RSS) that importing torch/transformers and loading the model add.
+Rows (milliseconds per caller utterance, one at a time, p50/p95; CPU ms beside):
 
-    .venv/bin/python benchmarks/score_latency.py [--n 200] [--batch 16]
+1. the frozen-encoder head (torch fp32), the default scorer;
+2. the same with torch int8 dynamic quantization of the encoder's Linear layers;
+3. the fine-tuned model exported to ONNX, fp32 weights (``--fp32 FILE``, the export
+   `voice models train-frustration` leaves in its cache), ONNX Runtime, 1 thread;
+4. the fine-tuned int8 model (``minilm-finetuned``), 1 thread;
+5. the default scorer through the full call-level state (``CallFrustration.observe``:
+   model, cues, baseline, smoothing, level, reasons).
+
+Each step is timed over the same utterances; resident memory is read from /proc.
+
+    .venv/bin/python benchmarks/score_latency.py [--n 300] [--fp32 FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -39,63 +51,96 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def percentiles(ms: list[float]) -> str:
-    """p50/p95 of a list of milliseconds."""
-    return f"p50 {np.percentile(ms, 50):6.1f} ms   p95 {np.percentile(ms, 95):6.1f} ms"
-
-
-def time_single(fn, texts: list[str]) -> list[float]:
-    """Milliseconds for each text scored alone."""
+def time_each(fn: Callable[[str], object], texts: list[str]) -> tuple[list[float], float]:
+    """Wall milliseconds for each text handled alone, and mean CPU ms (after warm-up)."""
+    fn(texts[0])
+    fn(texts[1])
     out = []
+    cpu0 = time.process_time()
     for text in texts:
         t0 = time.perf_counter()
         fn(text)
         out.append((time.perf_counter() - t0) * 1000)
-    return out
+    return out, (time.process_time() - cpu0) * 1000 / len(texts)
 
 
-def time_batched(scorer, texts: list[str], batch: int) -> list[float]:
-    """Milliseconds per utterance for each batch of ``batch`` texts."""
-    out = []
-    for i in range(0, len(texts) - batch + 1, batch):
-        t0 = time.perf_counter()
-        scorer.score(texts[i : i + batch])
-        out.append((time.perf_counter() - t0) * 1000 / batch)
-    return out
+def summary(measured: tuple[list[float], float]) -> dict[str, float]:
+    """p50 and p95 wall milliseconds, mean CPU milliseconds."""
+    ms, cpu = measured
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 2),
+            "p95_ms": round(float(np.percentile(ms, 95)), 2), "cpu_ms": round(cpu, 2)}
+
+
+def fp32_scorer(fp32: Path, model_dir: Path, threads: int):  # noqa: ANN201 - FineTunedScorer
+    """The fine-tuned model with its fp32 ONNX weights (copied beside the shipped card)."""
+    from voice.frustration.onnx_model import FineTunedScorer
+
+    tmp = Path(tempfile.mkdtemp())
+    for f in model_dir.iterdir():
+        if not f.name.endswith(".onnx"):
+            shutil.copy(f, tmp)
+    shutil.copy(fp32, tmp / "fp32.onnx")
+    card = json.loads((tmp / "card.json").read_text())
+    card["model_file"] = "fp32.onnx"
+    (tmp / "card.json").write_text(json.dumps(card))
+    return FineTunedScorer(tmp, threads=threads)
 
 
 def main() -> None:
     """Measure and print."""
     parser = argparse.ArgumentParser(description="Frustration scorer latency and memory.")
-    parser.add_argument("--n", type=int, default=200)
-    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--n", type=int, default=300)
+    parser.add_argument("--fp32", type=Path, default=Path("/tmp/voice_frust_cache/model.fp32.onnx"))
     args = parser.parse_args()
     rss0 = rss_mb()
     import torch
-    import transformers  # noqa: F401
 
-    rss1 = rss_mb()
     from voice.events import Utterance
     from voice.frustration import CallFrustration, load_scorer
+    from voice.frustration.model import DEFAULT_SCORER_NAME, default_finetuned_dir
+    from voice.frustration.onnx_model import FineTunedScorer
 
-    t0 = time.perf_counter()
-    scorer = load_scorer()
-    load_s = time.perf_counter() - t0
-    scorer.score(UTTERANCES)  # warm-up
-    rss2 = rss_mb()
+    torch.set_num_threads(1)
     texts = [f"{UTTERANCES[i % len(UTTERANCES)]} ({i})" for i in range(args.n)]
-    single = time_single(lambda t: scorer.score([t]), texts)
-    batched = time_batched(scorer, texts, args.batch)
-    call = CallFrustration("bench", scorer)
-    state_ms = time_single(
-        lambda t: call.observe(Utterance("bench", "caller", t, 0.0, 1.0, True)), texts)
-    print(f"machine: {os.cpu_count()} cores, torch threads {torch.get_num_threads()}")
-    print(f"model load: {load_s:.2f} s (scorer {scorer.name})")
-    print(f"single utterance          {percentiles(single)}")
-    print(f"batched ({args.batch:2d}) per utt.    {percentiles(batched)}")
-    print(f"full state per utterance  {percentiles(state_ms)}")
-    print(f"RSS: python {rss0:.0f} MiB; +torch/transformers {rss1 - rss0:.0f} MiB; "
-          f"+model loaded and warm {rss2 - rss1:.0f} MiB; total {rss2:.0f} MiB")
+    rows: dict[str, dict[str, float]] = {}
+    t0 = time.perf_counter()
+    head = load_scorer(DEFAULT_SCORER_NAME)
+    head.score(UTTERANCES)
+    load_s = time.perf_counter() - t0
+    rss_shipped = rss_mb()
+    rows["1 default: frozen MiniLM + head, torch fp32"] = summary(
+        time_each(lambda t: head.score([t]), texts))
+    import copy
+
+    quantized = copy.copy(head.encoder)
+    quantized.model = torch.ao.quantization.quantize_dynamic(
+        head.encoder.model, {torch.nn.Linear}, dtype=torch.qint8)
+    head_int8 = copy.copy(head)
+    head_int8.encoder = quantized
+    rows["2 same, torch int8 dynamic quantization"] = summary(
+        time_each(lambda t: head_int8.score([t]), texts))
+    if args.fp32.exists():
+        fp32 = fp32_scorer(args.fp32, default_finetuned_dir(), threads=1)
+        rows["3 fine-tuned, ONNX Runtime fp32, 1 thread"] = summary(
+            time_each(lambda t: fp32.score([t]), texts))
+    tuned = FineTunedScorer(default_finetuned_dir(), threads=1)
+    rows["4 fine-tuned, ONNX Runtime int8, 1 thread"] = summary(
+        time_each(lambda t: tuned.score([t]), texts))
+    call = CallFrustration("bench", head)
+    clock = iter(range(10**6))
+
+    def observe(text: str) -> None:
+        t = 3.0 * next(clock)
+        call.observe(Utterance("bench", "caller", text, t, t + 2.0, True))
+
+    rows["5 default scorer + full call-level state"] = summary(time_each(observe, texts))
+    print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at the end")
+    print(f"default model load {load_s:.2f} s; RSS python {rss0:.0f} MiB -> with default "
+          f"model {rss_shipped:.0f} MiB; at the end (all models) {rss_mb():.0f} MiB")
+    for name, figs in rows.items():
+        print(f"  {name:46s} p50 {figs['p50_ms']:6.2f} ms   p95 {figs['p95_ms']:6.2f} ms   "
+              f"CPU {figs['cpu_ms']:6.2f} ms")
+    print(json.dumps(rows))
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def test_head_round_trips_through_npz_with_threshold_and_metadata(tmp_path):
 
 
 def test_missing_head_file_is_a_load_error_that_says_how_to_train(tmp_path):
-    with pytest.raises(ScorerLoadError, match="train_frustration"):
+    with pytest.raises(ScorerLoadError, match="train-frustration"):
         load_scorer(None, head_path=tmp_path / "none.npz")
 
 
@@ -103,9 +103,9 @@ CALM = [
 
 
 @pytest.mark.slow
-def test_default_model_loads_offline_and_ranks_frustrated_above_calm(monkeypatch):
+def test_baseline_head_loads_offline_and_ranks_frustrated_above_calm(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    scorer = load_scorer()
+    scorer = load_scorer("minilm-head")
     assert isinstance(scorer, MiniLMHeadScorer)
     angry, calm = scorer.score(FRUSTRATED), scorer.score(CALM)
     assert all(0.0 <= s <= 1.0 for s in angry + calm)

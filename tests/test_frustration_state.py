@@ -131,3 +131,91 @@ def test_long_tense_stretch_is_flagged_even_without_upset():
     summary = call.summary()
     assert summary.peak_level in ("tense", "upset")
     assert summary.flagged
+
+
+# -- scripted calls (issue 12): the state with the shipped tuning -------------------------
+
+
+def _script(lines):
+    """Run (speaker, text, score) lines through a call; the states of the caller lines."""
+    scores = {text: score for _, text, score in lines if score is not None}
+    call = CallFrustration("CA1", TableScorer(scores))
+    out = []
+    for i, (speaker, text, _) in enumerate(lines):
+        utt = Utterance("CA1", speaker, text, 3.0 * i, 3.0 * i + 2.5, True)
+        state = call.observe(utt)
+        if speaker == "caller":
+            out.append(state)
+    return call, out
+
+
+CURT = [
+    ("receptionist", "Riverside Family Practice, how can I help you today?", None),
+    ("caller", "Refill.", 0.3),
+    ("receptionist", "Sure, which medication?", None),
+    ("caller", "Metformin.", 0.25),
+    ("receptionist", "And your date of birth?", None),
+    ("caller", "Six two eighty.", 0.3),
+    ("receptionist", "Same pharmacy as last time?", None),
+    ("caller", "Yes. Same one.", 0.3),
+    ("receptionist", "It'll be ready tomorrow.", None),
+    ("caller", "Fine. Bye.", 0.35),
+]
+
+
+def test_curt_but_calm_caller_stays_calm_and_is_never_rising():
+    call, states = _script(CURT)
+    assert [s.level for s in states] == ["calm"] * len(states)
+    assert not any(s.rising for s in states)
+    assert call.summary().flagged is False
+
+
+ESCALATING = [
+    ("receptionist", "Riverside Family Practice, this is Maria.", None),
+    ("caller", "Hi, I'm calling to check on a refill for my insulin.", 0.05),
+    ("receptionist", "Let me look. I see the request came in on Monday.", None),
+    ("caller", "Right, and the pharmacy still hasn't heard from you.", 0.15),
+    ("receptionist", "The doctor has to sign it, she's been out this week.", None),
+    ("caller", "So I'm supposed to just go without insulin? I called Monday and Wednesday.", 0.8),
+    ("receptionist", "I can send her an urgent message now.", None),
+    ("caller", "That's what they said Wednesday. I need it today, not another message.", 0.85),
+]
+
+
+def test_escalating_caller_is_flagged_on_the_first_frustrated_turn_or_the_next():
+    _, states = _script(ESCALATING)
+    assert all(s.level == "calm" for s in states[:2])
+    first, following = states[2], states[3]
+    alarm = [s.rising or s.level in ("upset", "escalating") for s in (first, following)]
+    assert any(alarm)
+    assert first.rising  # the jump itself is marked rising, on that very turn
+    assert following.level in ("upset", "escalating")
+
+
+CALMED = [
+    ("caller", "I've been charged twice for the same visit and I'm really fed up.", 0.9),
+    ("receptionist", "I'm sorry. I can see both charges, I'm reversing one now.", None),
+    ("caller", "You better, this is the second time this has happened to me.", 0.9),
+    ("receptionist", "It's reversed; you'll see it back in three days.", None),
+    ("caller", "Oh. Okay, thank you.", 0.05),
+    ("receptionist", "Anything else?", None),
+    ("caller", "No, that's all, thanks.", 0.05),
+    ("receptionist", "Have a good day.", None),
+    ("caller", "You too.", 0.03),
+    ("receptionist", "Bye now.", None),
+    ("caller", "Bye.", 0.03),
+    ("receptionist", "Take care.", None),
+    ("caller", "Thanks again.", 0.03),
+]
+
+
+def test_calmed_caller_comes_down_step_by_step_not_at_once():
+    _, states = _script(CALMED)
+    levels = [s.level for s in states]
+    peak = max(LEVELS.index(lv) for lv in levels[:2])
+    assert peak >= LEVELS.index("upset")
+    assert LEVELS.index(levels[2]) >= peak - 1  # one calm sentence is not the end of it
+    assert levels[-1] == "calm"
+    steps = [LEVELS.index(a) - LEVELS.index(b) for a, b in zip(levels, levels[1:], strict=False)]
+    assert max(steps) <= 1  # never more than one level down per caller turn
+    assert not any(s.rising for s in states[2:])

