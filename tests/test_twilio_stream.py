@@ -366,15 +366,39 @@ def test_a_failing_frame_handler_is_logged_and_the_stream_goes_on(
     assert record(stream_app, CALL_A)["status"] == "completed"
 
 
-def test_silent_client_is_closed_after_the_start_timeout(server, caplog, monkeypatch):
-    import voice.twilio.stream as stream_module
+@pytest.fixture
+def quick_start_server(config):
+    app = create_app(config.replace(stream_start_timeout_s=0.6), speech=ScriptedEngine())
+    with LiveServer(app) as live:
+        yield live
 
-    monkeypatch.setattr(stream_module, "START_TIMEOUT_S", 0.3)
-    monkeypatch.setattr(stream_module, "RECEIVE_POLL_S", 0.1)
-    client = StreamClient(server.url, CALL_A)
+
+def test_silent_client_is_closed_after_the_start_timeout(quick_start_server, caplog):
+    client = StreamClient(quick_start_server.url, CALL_A)
     with caplog.at_level(logging.WARNING, logger="voice.twilio.stream"):
         client.send(client.builder.connected())
         client.wait_closed(timeout=10)
+    assert counters.get("twilio.stream.no_start") == 1
+
+
+def test_a_client_sending_marks_instead_of_start_is_closed_all_the_same(quick_start_server):
+    client = StreamClient(quick_start_server.url, CALL_A)
+    client.send(client.builder.connected())
+    stop = threading.Event()
+
+    def keep_marking() -> None:
+        while not stop.wait(0.1):
+            try:
+                client.send(client.builder.mark("keep-alive"))
+            except (websocket.WebSocketException, OSError):
+                return
+
+    marker = threading.Thread(target=keep_marking, daemon=True)
+    marker.start()
+    try:
+        client.wait_closed(timeout=10)
+    finally:
+        stop.set()
     assert counters.get("twilio.stream.no_start") == 1
 
 

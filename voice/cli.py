@@ -31,8 +31,9 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
-@click.option("--threads", default=64, show_default=True, type=int,
-              help="Worker threads (each WebSocket and SSE stream holds one).")
+@click.option("--threads", default=32, show_default=True, type=int,
+              help="Threads for ordinary requests (streams have their own pool: "
+                   "VOICE_STREAM_THREADS).")
 @click.option("--demo", is_flag=True, help="Also loop a demo call so the console shows activity.")
 @click.option("--dev", "dev_server", is_flag=True, help="Use Flask's development server.")
 @click.option("--insecure-dev", is_flag=True,
@@ -40,7 +41,7 @@ def main() -> None:
                    "(local development only; same as VOICE_INSECURE_DEV=1).")
 def serve(host: str, port: int, threads: int, demo: bool, dev_server: bool,
           insecure_dev: bool) -> None:
-    """Run the service (the same app the Procfile runs, under gunicorn with threads)."""
+    """Run the service under gunicorn with the guarded thread worker (as the Procfile does)."""
     if demo:
         os.environ["VOICE_DEMO"] = "1"
     if insecure_dev:
@@ -54,14 +55,14 @@ def serve(host: str, port: int, threads: int, demo: bool, dev_server: bool,
         return
     from gunicorn.app.base import BaseApplication
 
+    from voice.serving import gunicorn_settings
+
+    settings = gunicorn_settings(config, f"{host}:{port}", threads)
+
     class _Gunicorn(BaseApplication):
         def load_config(self) -> None:
-            self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", 1)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", threads)
-            self.cfg.set("timeout", 120)
-            self.cfg.set("graceful_timeout", 30)
+            for name, value in settings.items():
+                self.cfg.set(name, value)
 
         def load(self):  # noqa: ANN202 - gunicorn's hook
             from voice import create_app

@@ -33,6 +33,7 @@ from flask import (
 
 from voice.auth import ROLE_RANK, current_user, login_required, services
 from voice.console.csrf import check_csrf, csrf_token
+from voice.console.quota import StreamQuota
 from voice.console.stream import ClosingOnce, desk_snapshot, event_stream
 from voice.records.store import PROMPT_ACTIONS, RecordError
 
@@ -101,8 +102,24 @@ def events() -> Response:
     """Server-Sent Events for the desk: a replay (or a snapshot), then live events."""
     svc = services()
     desk = _desk()
+    cap = svc.config.events_per_login
+    quota = current_app.extensions.setdefault("voice.event_streams", StreamQuota())
+    release = quota.acquire(g.user["username"], cap)
+    if release is None:
+        log.warning("login %s: refused an /events stream past the cap of %d",
+                    g.user["username"], cap)
+        response = jsonify(error="too_many_streams",
+                           message=f"this login already has {cap} live streams open; "
+                                   "close a console tab")
+        response.status_code = 429
+        response.headers["Retry-After"] = "10"
+        return response
     last_id = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or None
-    subscription = ClosingOnce(svc.bus.subscribe(desk, after=last_id))
+    try:
+        subscription = ClosingOnce(svc.bus.subscribe(desk, after=last_id), on_close=release)
+    except Exception:
+        release()
+        raise
 
     def snapshot() -> dict:
         return desk_snapshot(svc.store, desk)

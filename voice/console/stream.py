@@ -70,8 +70,10 @@ def desk_snapshot(store: Any, desk: str) -> dict:
 class ClosingOnce:
     """Wraps a subscription so that closing it twice (generator and response) is harmless."""
 
-    def __init__(self, subscription: Subscription) -> None:
+    def __init__(self, subscription: Subscription,
+                 on_close: Callable[[], None] | None = None) -> None:
         self._subscription = subscription
+        self._on_close = on_close
         self._lock = threading.Lock()
         self.closed = False
 
@@ -95,7 +97,11 @@ class ClosingOnce:
             if self.closed:
                 return
             self.closed = True
-        self._subscription.close()
+        try:
+            self._subscription.close()
+        finally:
+            if self._on_close is not None:
+                self._on_close()
 
 
 def event_stream(

@@ -55,8 +55,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-START_TIMEOUT_S = 30.0
-RECEIVE_POLL_S = 1.0
+RECEIVE_POLL_S = 0.5
 LOGGED_PER_PROBLEM = 5
 SPEAKER_OF_TRACK: dict[str, Speaker] = {"inbound": "caller", "outbound": "receptionist"}
 CLOSE_POLICY_VIOLATION = 1008
@@ -92,6 +91,7 @@ class StreamConnection:
         self.services = svc
         self.ws = ws
         self.max_bytes = svc.config.max_frame_bytes
+        self.start_timeout_s = svc.config.stream_start_timeout_s
         self.sequence = SequenceTracker()
         self.start: Start | None = None
         self.session: CallSession | None = None
@@ -110,7 +110,7 @@ class StreamConnection:
 
     def run(self) -> None:
         """Read frames until ``stop``, a closed socket or a client that never starts."""
-        opened = time.monotonic()
+        start_by = time.monotonic() + self.start_timeout_s
         try:
             while not self.stopped:
                 text = self.ws.receive(timeout=RECEIVE_POLL_S)
@@ -118,8 +118,11 @@ class StreamConnection:
                     self.handle(text)
                 elif not self.ws.connected:
                     break  # closed without waking receive() (simple-websocket's 1009 path)
-                elif self.start is None and time.monotonic() - opened > START_TIMEOUT_S:
-                    self.problem("no_start", f"no start message within {START_TIMEOUT_S:.0f} s")
+                if self.start is None and not self.stopped and time.monotonic() > start_by:
+                    # whatever else it sent (marks, media, junk): no start, no stream
+                    self.problem("no_start",
+                                 f"no start message within {self.start_timeout_s:g} s")
+                    self.close_socket("no start message")
                     break
         except ConnectionClosed:
             pass
@@ -216,9 +219,12 @@ class StreamConnection:
         log.warning("call %s: refused stream %s from %s: %s; closing the socket without "
                     "opening the call", frame.call_sid, frame.stream_sid,
                     request.remote_addr, problem)
+        self.close_socket("stream token does not match the call")
+
+    def close_socket(self, message: str) -> None:
+        """Close the WebSocket with a policy-violation code (1008)."""
         try:
-            self.ws.close(reason=CLOSE_POLICY_VIOLATION,
-                          message="stream token does not match the call")
+            self.ws.close(reason=CLOSE_POLICY_VIOLATION, message=message)
         except (ConnectionClosed, OSError):
             pass
 
