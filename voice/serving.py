@@ -248,11 +248,27 @@ class GuardedThreadWorker(ThreadWorker):
         fs.add_done_callback(
             lambda fut: self.method_queue.defer(self.finish_request, conn, fut))
 
+    def handle(self, conn: TConn) -> Any:
+        """gunicorn's handler; a connection that ends is closed here, on its own thread.
+
+        gunicorn closes it gracefully (lingering up to 2 s for the peer's FIN) in
+        ``finish_request``, on the event loop: a few hundred streams closed at once
+        froze accepting for seconds.
+        """
+        result = super().handle(conn)
+        if not result:
+            conn.close(graceful=True)
+            conn.voice_closed = True
+        return result
+
     def finish_request(self, conn: TConn, fs: futures.Future) -> None:
         """Count the stream out; a kept-alive connection's next head is read off-thread."""
         if getattr(conn, "voice_stream", False):
             self.streams -= 1
             conn.voice_stream = False
+        if getattr(conn, "voice_closed", False):
+            self.nr_conns -= 1
+            return
         result = fs.result() if not fs.cancelled() and fs.exception() is None else False
         if result and self.alive and conn.parser is not None:
             pending = conn.parser.unreader.take_buffered()
