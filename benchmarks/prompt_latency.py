@@ -2,7 +2,7 @@
 
 Serves the app on a loopback socket, connects a console's ``GET /events`` stream
 over a raw socket, then plays scripted escalating calls straight into
-``CallSession.add_utterance``.  For every caller utterance that produces a prompt,
+``LiveCall.add_utterance``.  For every caller utterance that produces a prompt,
 the time from just before ``add_utterance`` to the moment the ``prompt`` event is
 read off the socket is one sample.  Runs with the in-process bus and with Redis
 (``REDIS_URL`` or redis://127.0.0.1:6379/15), and prints p50/p95/max.
@@ -33,6 +33,7 @@ from voice import create_app  # noqa: E402
 from voice.config import Config  # noqa: E402
 from voice.events import AudioFeatures, CallStarted, Prompt, Utterance  # noqa: E402
 from voice.scenario import SCENARIO_DIR, load_scenario  # noqa: E402
+from voice.services import services_of
 
 PROMPT_EVENT = re.compile(r"event: prompt\ndata: (\{.*?\})\n")
 
@@ -90,23 +91,23 @@ def play_calls(svc, calls: int, desk: str,  # noqa: ANN001
     sent: dict[tuple[str, str], float] = {}
     for _ in range(calls):
         sid = "BENCH" + uuid.uuid4().hex
-        session = svc.calls.open(CallStarted(sid, "+15550000000", desk=desk, simulated=True),
+        live = svc.calls.open(CallStarted(sid, "+15550000000", desk=desk, simulated=True),
                                  with_audio=False)
         if published is not None:
-            session.listeners.append(
+            live.listeners.append(
                 lambda event, sid=sid: isinstance(event, Prompt)
                 and published.setdefault((sid, event.id), time.perf_counter()))
         for turn in scenario.turns:
             audio = AudioFeatures(rms_dbfs=turn.loudness) if turn.loudness is not None else None
             utterance = Utterance(sid, turn.speaker, turn.text, max(0.0, turn.at - 3), turn.at,
                                   True, audio=audio)  # type: ignore[arg-type]
-            before = len(session.prompts)
+            before = len(live.prompts)
             start = time.perf_counter()
-            session.add_utterance(utterance)
+            live.add_utterance(utterance)
             if turn.speaker == "caller":
-                for prompt in session.prompts[before:]:
+                for prompt in live.prompts[before:]:
                     sent[(sid, prompt.id)] = start
-        session.end("completed")
+        live.end("completed")
     return sent
 
 
@@ -115,7 +116,7 @@ def measure(bus_name: str, config: Config, scorer,  # noqa: ANN001
     """Milliseconds per prompt for one bus: end to end, in the stages, bus to browser."""
     overrides = {"scorer": scorer} if scorer is not None else {}
     app = create_app(config, **overrides)
-    svc = app.extensions["voice"]
+    svc = services_of(app)
     desk = f"bench-{bus_name}-{uuid.uuid4().hex[:6]}"
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -35,6 +35,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from voice.services import services_of
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
@@ -218,8 +220,8 @@ def make_app(model: str, db: str, queue_chunks: int):
     )
     app = create_app(config)
     logging.getLogger().setLevel(logging.WARNING)
-    if app.extensions["voice"].speech is None:
-        raise SystemExit(f"speech model did not load: {app.extensions['voice'].speech_status}")
+    if services_of(app).speech is None:
+        raise SystemExit(f"speech model did not load: {services_of(app).speech_status}")
     return app
 
 
@@ -235,7 +237,7 @@ def run(app, url: str, mode: str, calls: int, audio: tuple[bytes, bytes], tag: s
         timings = results.get(timeout=3600)
         client.join()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    store = app.extensions["voice"].store
+    store = services_of(app).store
     stats = [(store.get_call(sid) or {}).get("stats") or {} for sid in sids]
     audio_s = len(audio[0]) / 8000
     return RunResult(
@@ -266,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         app = make_app(model, f"sqlite:///{tmp}/bench.db", queue_chunks=1500)
         with LiveServer(app) as server:
             url = server.url.replace("http://", "ws://") + "/twilio/stream"
-            print(f"model {model} ({app.extensions['voice'].speech.sample_rate} Hz), "
+            print(f"model {model} ({services_of(app).speech.sample_rate} Hz), "
                   f"{args.seconds:.0f} s of audio per call, {os.cpu_count()} CPUs, "
                   f"load {os.getloadavg()[0]:.2f}")
             run(app, url, "flatout", 1, (audio[0][:24000], audio[1][:24000]), tag + "w")

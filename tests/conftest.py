@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 from voice import create_app
 from voice.config import Config
 from voice.metrics import counters
+from voice.services import services_of
 
 REQUIRE_ALL = os.environ.get("VOICE_REQUIRE_ALL") == "1"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -107,7 +108,7 @@ def app(config: Config):  # noqa: ANN201
     """The app with test configuration."""
     application = create_app(config)
     yield application
-    application.extensions["voice"].calls.end_all("interrupted")
+    services_of(application).calls.end_all("interrupted")
 
 
 @pytest.fixture
@@ -117,7 +118,7 @@ def scored_app(config: Config):  # noqa: ANN201
 
     application = create_app(config, scorer=FakeScorer())
     yield application
-    application.extensions["voice"].calls.end_all("interrupted")
+    services_of(application).calls.end_all("interrupted")
 
 
 @pytest.fixture

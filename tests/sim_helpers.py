@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from voice.scenario import SCENARIO_DIR, load_scenario
+from voice.services import services_of
 from voice.simulate import ScenarioPlayer
 
 ANGRY_WORDS = ("ridiculous", "unacceptable", "three times", "collections", "done with",
@@ -30,7 +31,7 @@ def scenario_path(name: str) -> Path:
 
 def play(app, name: str, speed: float = 500.0) -> str:  # noqa: ANN001
     """Play a shipped scenario to the end through the app's pipeline; return its sid."""
-    player = ScenarioPlayer(app.extensions["voice"], load_scenario(scenario_path(name)), speed)
+    player = ScenarioPlayer(services_of(app), load_scenario(scenario_path(name)), speed)
     assert player.run() == "completed"
     return player.call_sid
 

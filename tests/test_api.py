@@ -1,12 +1,13 @@
 from conftest import login
 
 from voice.events import CallStarted, Utterance
+from voice.services import services_of
 
 AUTH = {"Authorization": "Bearer test-api-token"}
 
 
 def seed_call(app, sid="CA100"):
-    store = app.extensions["voice"].store
+    store = services_of(app).store
     store.open_call(CallStarted(sid, "+15550001", "+15550100", "front-desk"))
     store.add_utterance(Utterance(sid, "caller", "I need my results", 0.5, 2.0, True))
     store.add_utterance(Utterance(sid, "receptionist", "Let me check", 2.2, 3.0, True))
@@ -59,7 +60,7 @@ def test_bad_paging_is_a_clear_400(client):
 
 def test_logged_in_manager_may_read_the_api_but_a_receptionist_may_not(app, client):
     seed_call(app)
-    store = app.extensions["voice"].store
+    store = services_of(app).store
     login(client, store, "desk", "receptionist")
     assert client.get("/api/calls").status_code == 403
     client.get("/logout")
@@ -76,14 +77,14 @@ def test_healthz_says_what_is_loaded_and_what_is_missing(client):
 
 
 def test_login_page_rejects_a_wrong_password(app, client):
-    app.extensions["voice"].store.add_user("desk", "correct-horse", "receptionist")
+    services_of(app).store.add_user("desk", "correct-horse", "receptionist")
     response = client.post("/login", data={"username": "desk", "password": "wrong"})
     assert response.status_code == 401
     assert b"Wrong username or password" in response.data
 
 
 def test_login_does_not_redirect_off_site(app, client):
-    app.extensions["voice"].store.add_user("desk", "correct-horse", "receptionist")
+    services_of(app).store.add_user("desk", "correct-horse", "receptionist")
     response = client.post(
         "/login?next=https://evil.example/", data={"username": "desk", "password": "correct-horse"}
     )
@@ -91,7 +92,7 @@ def test_login_does_not_redirect_off_site(app, client):
 
 
 def test_error_pages_escape_what_the_request_put_in_them(app, client):
-    login(client, app.extensions["voice"].store, "boss", "manager")
+    login(client, services_of(app).store, "boss", "manager")
     response = client.get("/review/calls/<img src=x onerror=alert(1)>")
     assert response.status_code == 404
     assert b"<img" not in response.data and b"&lt;img" in response.data

@@ -13,6 +13,7 @@ from sim_helpers import FakeScorer, scenario_path, wait_for
 from voice import create_app
 from voice.config import Config
 from voice.scenario import load_scenario
+from voice.services import services_of
 from voice.simulate import scenario_to_json
 
 pytestmark = pytest.mark.browser
@@ -46,7 +47,7 @@ def log_in_to_console(page, base_url: str) -> None:  # noqa: ANN001
 def test_console_shows_a_live_call_and_records_done(browser, config: Config,  # noqa: ANN001
                                                     tmp_path: Path) -> None:
     app = create_app(config, scorer=FakeScorer())
-    store = app.extensions["voice"].store
+    store = services_of(app).store
     store.add_user("jenny", "front-desk-pass", "receptionist")
     with LiveServer(app) as server:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -98,7 +99,7 @@ def test_console_reconnects_after_a_502_and_a_restart_then_says_the_login_expire
     from voice.bus import MemoryBus
 
     app = create_app(config, scorer=FakeScorer())
-    svc = app.extensions["voice"]
+    svc = services_of(app)
     svc.store.add_user("jenny", "front-desk-pass", "receptionist")
     streams = []
     real_subscribe = MemoryBus.subscribe

@@ -13,8 +13,9 @@ from sim_helpers import FakeScorer, play, wait_for
 from voice import create_app
 from voice.bus import MemoryBus
 from voice.config import Config
-from voice.console.stream import ClosingOnce, event_stream, sse_message
+from voice.console.sse import ClosingOnce, event_stream, sse_message
 from voice.events import CallStarted, Utterance
+from voice.services import services_of
 
 
 def parse_sse(chunks: list[str]) -> list[dict]:
@@ -71,12 +72,12 @@ def app(config: Config):  # noqa: ANN201
     application = create_app(config, scorer=FakeScorer())
     application.config["SSE_HEARTBEAT_S"] = 0.2
     yield application
-    application.extensions["voice"].calls.end_all("interrupted")
+    services_of(application).calls.end_all("interrupted")
 
 
 @pytest.fixture
 def svc(app):  # noqa: ANN001, ANN201
-    return app.extensions["voice"]
+    return services_of(app)
 
 
 @pytest.fixture
@@ -166,9 +167,9 @@ def test_last_event_id_replays_what_was_missed(desk_client, svc, how: str) -> No
 
 
 def test_snapshot_shows_a_call_already_running(desk_client, svc) -> None:  # noqa: ANN001
-    session = svc.calls.open(CallStarted("CAmid", from_number="+15550001111", desk="front-desk",
+    live = svc.calls.open(CallStarted("CAmid", from_number="+15550001111", desk="front-desk",
                                          started_at="2026-01-01T10:00:00+00:00"), with_audio=False)
-    session.add_utterance(Utterance("CAmid", "caller", "This is ridiculous, third time I call",
+    live.add_utterance(Utterance("CAmid", "caller", "This is ridiculous, third time I call",
                                     0.0, 2.0, True))
     snapshot = read_stream(desk_client.get("/events"), 1)[0]
     assert snapshot["event"] == "snapshot" and "id" not in snapshot
@@ -189,7 +190,7 @@ def test_desk_query_picks_another_desk(desk_client, svc) -> None:  # noqa: ANN00
 
 def _acted_prompt(app, client):  # noqa: ANN001, ANN202
     sid = play(app, "billing_dispute")
-    prompt = app.extensions["voice"].store.get_call(sid)["prompts"][0]
+    prompt = services_of(app).store.get_call(sid)["prompts"][0]
     with client.session_transaction() as session:
         token = session.get("csrf_token")
     if token is None:
@@ -237,15 +238,15 @@ def test_a_json_body_that_is_not_an_object_is_a_400(app, desk_client, body) -> N
 def test_an_id_from_before_a_restart_gets_a_fresh_snapshot(config: Config) -> None:
     """After a restart the bus has new ids: the page must start over, ended calls gone."""
     before = create_app(config, scorer=FakeScorer())
-    old = before.extensions["voice"]
+    old = services_of(before)
     old.calls.open(CallStarted("CAgone", from_number="+15550002222", desk="front-desk"),
                    with_audio=False)
     old.calls.end("CAgone", "completed")
     last_seen = old.bus.publish("front-desk", "transcript", {"n": 1}).id
-    before.extensions["voice"].calls.end_all("interrupted")
+    services_of(before).calls.end_all("interrupted")
 
     after = create_app(config, scorer=FakeScorer())  # same records, a fresh bus
-    svc = after.extensions["voice"]
+    svc = services_of(after)
     svc.calls.open(CallStarted("CAnew", from_number="+15550003333", desk="front-desk"),
                    with_audio=False)
     for n in range(3):  # the new bus hands out ids of its own
@@ -350,7 +351,7 @@ def test_a_vanished_browser_ends_its_stream(app, svc) -> None:  # noqa: ANN001
 @pytest.mark.redis
 def test_redis_bus_stream_and_replay(config: Config, redis_url: str) -> None:
     application = create_app(config.replace(redis_url=redis_url), scorer=FakeScorer())
-    svc = application.extensions["voice"]
+    svc = services_of(application)
     client = application.test_client()
     login(client, svc.store)
     first = svc.bus.publish("front-desk", "transcript", {"n": 1})
@@ -370,13 +371,13 @@ def test_redis_bus_stream_and_replay(config: Config, redis_url: str) -> None:
 def test_done_on_a_live_call_reaches_its_coach(svc, desk_client) -> None:  # noqa: ANN001
     from voice.events import Prompt
 
-    session = svc.calls.open(CallStarted("CAack", "+15550001"), with_audio=False)
-    session.recorder.prompt(Prompt("CAack", "calm_ask_name", "calm", "Take their name", "why", 1))
-    assert session.recorder.flush(5)
+    live = svc.calls.open(CallStarted("CAack", "+15550001"), with_audio=False)
+    live.recorder.prompt(Prompt("CAack", "calm_ask_name", "calm", "Take their name", "why", 1))
+    assert live.recorder.flush(5)
     desk_client.get("/console")
     with desk_client.session_transaction() as cookie:
         token = cookie["csrf_token"]
     response = desk_client.post("/console/calls/CAack/prompts/calm_ask_name",
                                 json={"action": "done"}, headers={"X-CSRF-Token": token})
     assert response.status_code == 200, response.data
-    assert "calm_name" in session.coach.covered_stages
+    assert "calm_name" in live.coach.covered_stages

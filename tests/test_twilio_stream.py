@@ -25,6 +25,7 @@ from twilio_helpers import TOKEN, ScriptedEngine, StreamClient, wait_for
 from voice import create_app
 from voice.audio import mulaw_decode
 from voice.metrics import counters
+from voice.services import services_of
 from voice.twilio.signature import call_stream_token
 
 CALL_A = "CA" + "a" * 32
@@ -42,7 +43,7 @@ def recordings() -> tuple[bytes, bytes]:
 def stream_app(config):
     app = create_app(config.replace(max_frame_bytes=MAX_FRAME), speech=ScriptedEngine())
     yield app
-    app.extensions["voice"].calls.end_all("interrupted")
+    services_of(app).calls.end_all("interrupted")
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ def server(stream_app):
 
 
 def record(app, call_sid: str) -> dict:
-    return app.extensions["voice"].store.get_call(call_sid)
+    return services_of(app).store.get_call(call_sid)
 
 
 def closed_record(app, call_sid: str) -> dict:
@@ -87,7 +88,7 @@ def test_a_call_streams_into_its_session_and_record(stream_app, server, recordin
 def test_mark_and_dtmf_are_logged(server, recordings, caplog):
     client = StreamClient(server.url, CALL_A)
     client.begin()
-    with caplog.at_level(logging.INFO, logger="voice.twilio.stream"):
+    with caplog.at_level(logging.INFO, logger="voice.twilio.media_socket"):
         client.send(client.builder.mark("greeting-done"))
         client.send(client.builder.dtmf("7"))
         client.stop()
@@ -138,11 +139,11 @@ def test_start_without_this_calls_token_is_refused_and_nothing_is_recorded(
 ):
     neighbour = neighbour_call(server.url, recordings, 4.0)
     client = StreamClient(server.url, CALL_A)
-    with caplog.at_level(logging.WARNING, logger="voice.twilio.stream"):
+    with caplog.at_level(logging.WARNING, logger="voice.twilio.media_socket"):
         client.begin(token=token)
         assert close_code(client) == 1008, case  # policy violation: the server closed it
     assert_neighbour_unharmed(stream_app, neighbour)
-    svc = stream_app.extensions["voice"]
+    svc = services_of(stream_app)
     assert record(stream_app, CALL_A) is None and svc.calls.get(CALL_A) is None, case
     assert counters.get("twilio.stream.bad_call_token") == 1
     assert counters.get("twilio.streams_started") == 1  # the neighbour only
@@ -151,17 +152,17 @@ def test_start_without_this_calls_token_is_refused_and_nothing_is_recorded(
 
 
 def test_a_replayed_signature_cannot_take_over_a_live_call(stream_app, server, recordings):
-    svc = stream_app.extensions["voice"]
+    svc = services_of(stream_app)
     caller = StreamClient(server.url, CALL_A)
     caller.begin()
     caller.play(recordings[0][:16000], recordings[1][:16000])
     assert wait_for(lambda: svc.calls.get(CALL_A) is not None)
-    session = svc.calls.get(CALL_A)
+    live = svc.calls.get(CALL_A)
     # Someone with a captured upgrade signature and the token of their own call B:
     intruder = StreamClient(server.url, CALL_A)
     intruder.begin(token=call_stream_token(TOKEN, CALL_B), **{"from": "+15559999"})
     intruder.wait_closed(timeout=10)
-    assert svc.calls.get(CALL_A) is session
+    assert svc.calls.get(CALL_A) is live
     caller.play(recordings[0][16000:32000], recordings[1][16000:32000])
     caller.stop()
     call = record(stream_app, CALL_A)
@@ -181,7 +182,7 @@ def test_insecure_dev_mode_needs_no_token(config, recordings):
             client.play(recordings[0][:16000], recordings[1][:16000])
             client.stop()
     finally:
-        app.extensions["voice"].calls.end_all("interrupted")
+        services_of(app).calls.end_all("interrupted")
     assert record(app, CALL_A)["status"] == "completed"
     assert counters.get("twilio.stream.bad_call_token") == 0
 
@@ -228,7 +229,7 @@ def bad_then_good(stream_app, server, recordings, caplog, bad, code: str) -> dic
     """
     neighbour = neighbour_call(server.url, recordings, 4.0)
     client = StreamClient(server.url, CALL_A)
-    with caplog.at_level(logging.WARNING, logger="voice.twilio.stream"):
+    with caplog.at_level(logging.WARNING, logger="voice.twilio.media_socket"):
         client.begin()
         client.play(recordings[0][:16000], recordings[1][:16000])
         bad(client)
@@ -279,7 +280,7 @@ def test_gap_in_sequence_numbers(stream_app, server, recordings, caplog):
 def test_media_before_start(stream_app, server, recordings, caplog):
     neighbour = neighbour_call(server.url, recordings, 4.0)
     client = StreamClient(server.url, CALL_A)
-    with caplog.at_level(logging.WARNING, logger="voice.twilio.stream"):
+    with caplog.at_level(logging.WARNING, logger="voice.twilio.media_socket"):
         client.send(client.builder.connected())
         client.send(client.builder.media("inbound", recordings[0][:160], 0))
         client.send(client.start_message())
@@ -296,7 +297,7 @@ def test_oversized_frame_is_skipped_and_the_call_goes_on(
 ):
     neighbour = neighbour_call(server.url, recordings, 4.0)
     client = StreamClient(server.url, CALL_A)
-    with caplog.at_level(logging.WARNING, logger="voice.twilio.stream"):
+    with caplog.at_level(logging.WARNING, logger="voice.twilio.media_socket"):
         client.begin()
         client.play(recordings[0][:16000], recordings[1][:16000])
         client.send(client.builder.media("inbound", b"\xff" * MAX_FRAME, 2000))
@@ -314,7 +315,7 @@ def test_frame_far_over_the_limit_closes_the_socket_and_the_call_keeps_its_recor
 ):
     neighbour = neighbour_call(server.url, recordings, 4.0)
     client = StreamClient(server.url, CALL_A)
-    with caplog.at_level(logging.WARNING, logger="voice.twilio.stream"):
+    with caplog.at_level(logging.WARNING, logger="voice.twilio.media_socket"):
         client.begin()
         client.play(recordings[0][:16000], recordings[1][:16000])
         client.send(client.builder.media("inbound", b"\xff" * (4 * MAX_FRAME), 2000))
@@ -330,7 +331,7 @@ def test_frame_far_over_the_limit_closes_the_socket_and_the_call_keeps_its_recor
 def test_client_that_vanishes_without_stop(stream_app, server, recordings, caplog):
     neighbour = neighbour_call(server.url, recordings, 4.0)
     client = StreamClient(server.url, CALL_A)
-    with caplog.at_level(logging.WARNING, logger="voice.twilio.stream"):
+    with caplog.at_level(logging.WARNING, logger="voice.twilio.media_socket"):
         client.begin()
         client.play(recordings[0][:16000], recordings[1][:16000])
         client.vanish()
@@ -345,7 +346,7 @@ def test_client_that_vanishes_without_stop(stream_app, server, recordings, caplo
 def test_a_failing_frame_handler_is_logged_and_the_stream_goes_on(
     stream_app, server, recordings, caplog, monkeypatch
 ):
-    import voice.twilio.stream as stream_module
+    import voice.twilio.media_socket as stream_module
 
     calls = {"n": 0}
 
@@ -357,7 +358,7 @@ def test_a_failing_frame_handler_is_logged_and_the_stream_goes_on(
 
     monkeypatch.setattr(stream_module, "mulaw_decode", flaky_decode)
     client = StreamClient(server.url, CALL_A)
-    with caplog.at_level(logging.ERROR, logger="voice.twilio.stream"):
+    with caplog.at_level(logging.ERROR, logger="voice.twilio.media_socket"):
         client.begin()
         client.play(recordings[0][:16000], recordings[1][:16000])
         client.stop()
@@ -375,7 +376,7 @@ def quick_start_server(config):
 
 def test_silent_client_is_closed_after_the_start_timeout(quick_start_server, caplog):
     client = StreamClient(quick_start_server.url, CALL_A)
-    with caplog.at_level(logging.WARNING, logger="voice.twilio.stream"):
+    with caplog.at_level(logging.WARNING, logger="voice.twilio.media_socket"):
         client.send(client.builder.connected())
         client.wait_closed(timeout=10)
     assert counters.get("twilio.stream.no_start") == 1
@@ -403,7 +404,7 @@ def test_a_client_sending_marks_instead_of_start_is_closed_all_the_same(quick_st
 
 
 def test_status_callback_during_the_stream_ends_the_call_once(stream_app, server, recordings):
-    svc = stream_app.extensions["voice"]
+    svc = services_of(stream_app)
     client = StreamClient(server.url, CALL_A)
     client.begin()
     client.play(recordings[0][:8000], recordings[1][:8000])
@@ -440,7 +441,7 @@ def share_active(active: np.ndarray, t0: float, t1: float) -> float:
 def test_real_call_is_transcribed_attributed_stored_and_served(config, database_url, recordings):
     app = create_app(config.replace(load_speech_model=True, database_url=database_url,
                                     vosk_model_path=str(korean_model())))
-    svc = app.extensions["voice"]
+    svc = services_of(app)
     assert svc.speech is not None, svc.speech_status
     with LiveServer(app) as live:
         client = StreamClient(live.url, CALL_A)

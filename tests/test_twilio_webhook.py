@@ -12,6 +12,7 @@ from twilio_helpers import wait_for
 from voice import create_app
 from voice.events import CallStarted
 from voice.metrics import counters
+from voice.services import services_of
 from voice.twilio.signature import call_stream_token
 
 TOKEN = "test-auth-token"
@@ -137,11 +138,11 @@ def test_bad_or_missing_signature_is_a_403_with_a_log_line(
 
 
 def test_refused_status_callback_changes_nothing(app, client):
-    svc = app.extensions["voice"]
-    session = svc.calls.open(CallStarted(CALL, "+15550001"), with_audio=False)
+    svc = services_of(app)
+    live = svc.calls.open(CallStarted(CALL, "+15550001"), with_audio=False)
     response = client.post("/twilio/status", data=STATUS_FORM, headers=sign(PUBLIC, STATUS_FORM))
     assert response.status_code == 403
-    assert svc.calls.get(CALL) is session
+    assert svc.calls.get(CALL) is live
     assert svc.store.get_call(CALL)["status"] == "live"
 
 
@@ -226,17 +227,17 @@ def test_dev_flag_does_not_switch_off_a_configured_token(config):
 
 
 def test_completed_status_ends_a_live_call(app, client):
-    svc = app.extensions["voice"]
+    svc = services_of(app)
     svc.calls.open(CallStarted(CALL, "+15550001"), with_audio=False)
     assert post_signed(client, "/twilio/status", STATUS_FORM).status_code == 200
-    # the webhook answers at once; the session ends on a background thread
+    # the webhook answers at once; the call ends on a background thread
     assert wait_for(lambda: svc.store.get_call(CALL)["status"] == "completed", timeout=10)
     assert wait_for(lambda: svc.calls.get(CALL) is None, timeout=5)
-    assert svc.store.get_call(CALL)["follow_ups"], "the session's outcome was filed"
+    assert svc.store.get_call(CALL)["follow_ups"], "the call.s outcome was filed"
 
 
 def test_status_closes_a_record_that_has_no_live_session_here(app, client):
-    svc = app.extensions["voice"]
+    svc = services_of(app)
     svc.store.open_call(CallStarted(CALL, "+15550001"))
     form = {**STATUS_FORM, "CallStatus": "no-answer"}
     assert post_signed(client, "/twilio/status", form).status_code == 200
@@ -244,7 +245,7 @@ def test_status_closes_a_record_that_has_no_live_session_here(app, client):
 
 
 def test_dial_action_for_an_unanswered_desk_apologises_and_closes(app, client):
-    svc = app.extensions["voice"]
+    svc = services_of(app)
     svc.store.open_call(CallStarted(CALL, "+15550001"))
     form = {**STATUS_FORM, "CallStatus": "in-progress", "DialCallStatus": "busy"}
     root = twiml(post_signed(client, "/twilio/status", form))
@@ -253,7 +254,7 @@ def test_dial_action_for_an_unanswered_desk_apologises_and_closes(app, client):
 
 
 def test_dialled_leg_callback_closes_the_callers_call(app, client):
-    svc = app.extensions["voice"]
+    svc = services_of(app)
     svc.store.open_call(CallStarted(CALL, "+15550001"))
     form = {"CallSid": "CA" + "c" * 32, "ParentCallSid": CALL, "CallStatus": "completed"}
     assert post_signed(client, "/twilio/status", form).status_code == 200
@@ -261,7 +262,7 @@ def test_dialled_leg_callback_closes_the_callers_call(app, client):
 
 
 def test_ongoing_status_changes_nothing(app, client):
-    svc = app.extensions["voice"]
+    svc = services_of(app)
     svc.store.open_call(CallStarted(CALL, "+15550001"))
     form = {**STATUS_FORM, "CallStatus": "in-progress"}
     assert not list(twiml(post_signed(client, "/twilio/status", form)))

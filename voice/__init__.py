@@ -12,23 +12,23 @@ import atexit
 import logging
 import os
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, jsonify, request
 from markupsafe import escape
 
 from voice.config import Config
 
+if TYPE_CHECKING:
+    from voice.services import Services
+
 log = logging.getLogger("voice")
 
 
 def create_app(config: Config | None = None, **services_overrides: Any) -> Flask:
     """Build the app; ``services_overrides`` replace loaded parts (tests use fakes)."""
-    from voice.bus import make_bus
     from voice.extensions import sock
-    from voice.loading import load_playbook, load_sentiment, load_speech
-    from voice.records import RecordStore
-    from voice.session import Services
+    from voice.services import build_services, install
 
     config = config or Config.from_env()
     logging.basicConfig(
@@ -47,25 +47,14 @@ def create_app(config: Config | None = None, **services_overrides: Any) -> Flask
         SOCK_SERVER_OPTIONS={"ping_interval": 25, "max_message_size": 4 * config.max_frame_bytes},
     )
 
-    store = services_overrides.pop("store", None) or RecordStore(config.database_url)
-    store.migrate()
+    services = build_services(config, **services_overrides)
     if not config.testing and not os.environ.get("VOICE_SECRET_KEY"):
         log.warning("VOICE_SECRET_KEY is unset: logins last only until the next restart "
                     "(run `voice init` to write one to .env)")
-    if not config.testing and not store.list_users():
+    if not config.testing and not services.store.list_users():
         log.warning("no logins exist yet: run `voice init` (creates a manager) or "
                     "`voice users add NAME --role receptionist`")
-    services = Services(config=config, store=store, bus=services_overrides.pop("bus", None)
-                        or make_bus(config.redis_url))
-    interrupted = services.calls.close_calls_of_dead_instances()
-    if interrupted:
-        log.warning("closed %d call(s) left open by a crash: %s", len(interrupted), interrupted)
-    load_speech(services)
-    load_sentiment(services)
-    load_playbook(services)
-    for name, value in services_overrides.items():
-        setattr(services, name, value)
-    app.extensions["voice"] = services
+    install(app, services)
     if not config.twilio_auth_token:
         if config.insecure_dev:
             log.warning("TWILIO_AUTH_TOKEN is unset and VOICE_INSECURE_DEV=1: accepting "
@@ -85,7 +74,7 @@ def create_app(config: Config | None = None, **services_overrides: Any) -> Flask
     return app
 
 
-def _start_demo(services: Any) -> None:
+def _start_demo(services: Services) -> None:
     from voice.scenario import SCENARIO_DIR
     from voice.simulate import start_demo_loop
 

@@ -17,7 +17,6 @@ from urllib.parse import urlparse
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     g,
     jsonify,
@@ -28,16 +27,13 @@ from flask import (
     url_for,
 )
 
+from voice.services import current_services
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 bp = Blueprint("auth", __name__, template_folder="templates")
 
 ROLE_RANK = {"receptionist": 1, "manager": 2}
-
-
-def services() -> Any:
-    """The process-wide ``Services`` of the running app."""
-    return current_app.extensions["voice"]
 
 
 def current_user() -> dict | None:
@@ -47,7 +43,7 @@ def current_user() -> dict | None:
 
 def bearer_ok() -> bool:
     """Whether the request carries the configured API token."""
-    token = services().config.api_token
+    token = current_services().config.api_token
     header = request.headers.get("Authorization", "")
     if not token or not header.startswith("Bearer "):
         return False
@@ -88,7 +84,7 @@ def api_auth_required(role: str = "manager", allow_session: bool = True) -> Call
                 return view(*args, **kwargs)
             user = current_user() if allow_session else None
             if user is None:
-                if not services().config.api_token and not allow_session:
+                if not current_services().config.api_token and not allow_session:
                     message = "the API is off: set VOICE_API_TOKEN to enable it"
                 else:
                     message = "send Authorization: Bearer <VOICE_API_TOKEN>"
@@ -119,7 +115,7 @@ def _safe_next(target: str | None) -> str:
 def login() -> Any:
     """The login form."""
     if request.method == "POST":
-        user = services().store.check_login(
+        user = current_services().store.check_login(
             request.form.get("username", "").strip(), request.form.get("password", "")
         )
         if user is None:

@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
-from voice.auth import services
 from voice.metrics import counters
+from voice.services import current_services
 
 bp = Blueprint("health", __name__)
 
@@ -15,7 +15,7 @@ bp = Blueprint("health", __name__)
 @bp.get("/healthz")
 def healthz() -> Any:
     """Report each part: ok, or what is missing and how to fix it."""
-    svc = services()
+    svc = current_services()
     db_ok = svc.store.ping()
     bus_ok = svc.bus.ping()
     body = {

@@ -1,81 +1,87 @@
 """Start-up loading of the models and the playbook, each allowed to be missing.
 
-Each loader records what it loaded (or why not, and how to fix it) on the
-``Services`` so ``/healthz`` and the start-up log can say so plainly.
+Each loader returns a ``Loaded``: the thing (or None) and a one-line status that
+says what was loaded, or why not and how to fix it, so ``/healthz`` and the
+start-up log can say so plainly.  Loaders never touch the ``Services``.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from voice.config import Config
 
 if TYPE_CHECKING:
-    from voice.session import Services
+    from voice.coach import Playbook, PlaybookWatcher
+    from voice.frustration import UtteranceScorer
+    from voice.transcribe import SpeechEngine
 
 log = logging.getLogger("voice")
 
+T = TypeVar("T")
 
-def load_speech(services: Services) -> None:
+
+@dataclass(frozen=True)
+class Loaded(Generic[T]):
+    """A part loaded at start-up (None when absent) and what to say about it."""
+
+    value: T | None
+    status: str
+
+
+def load_speech(config: Config) -> Loaded[SpeechEngine]:
     """Load the Vosk model named by VOSK_MODEL_PATH or found under models/."""
-    config = services.config
     if not config.load_speech_model:
-        services.speech_status = "disabled (VOICE_LOAD_SPEECH_MODEL=0)"
-        return
+        return Loaded(None, "disabled (VOICE_LOAD_SPEECH_MODEL=0)")
     from voice.speech_models import describe_missing_model, resolve_speech_model
     from voice.transcribe import load_speech_engine
 
     path = resolve_speech_model(config.vosk_model_path, config.models_dir)
     if path is None:
-        services.speech_status = "missing: " + describe_missing_model()
         log.warning("%s", describe_missing_model())
-        return
+        return Loaded(None, "missing: " + describe_missing_model())
     try:
-        services.speech = load_speech_engine(path)
+        engine = load_speech_engine(path)
     except Exception as exc:
-        services.speech_status = f"failed to load {path}: {exc}"
         log.error("speech model at %s failed to load: %s", path, exc)
-        return
-    services.speech_status = f"loaded {path}"
+        return Loaded(None, f"failed to load {path}: {exc}")
     log.info("speech model loaded from %s", path)
+    return Loaded(engine, f"loaded {path}")
 
 
-def load_sentiment(services: Services) -> None:
+def load_sentiment(config: Config) -> Loaded[UtteranceScorer]:
     """Load the frustration scorer (the offline default or VOICE_SENTIMENT_MODEL)."""
-    config = services.config
     if not config.load_sentiment_model:
-        services.scorer_status = "disabled (VOICE_LOAD_SENTIMENT_MODEL=0)"
-        return
+        return Loaded(None, "disabled (VOICE_LOAD_SENTIMENT_MODEL=0)")
     from voice.frustration import load_scorer
 
     try:
-        services.scorer = load_scorer(config.sentiment_model)
+        scorer = load_scorer(config.sentiment_model)
     except Exception as exc:
-        services.scorer_status = f"failed: {exc}"
         log.error("sentiment model failed to load, frustration detection is off: %s", exc)
-        return
-    services.scorer_status = f"loaded {services.scorer.name}"
-    log.info("sentiment model loaded: %s", services.scorer.name)
+        return Loaded(None, f"failed: {exc}")
+    log.info("sentiment model loaded: %s", scorer.name)
+    return Loaded(scorer, f"loaded {scorer.name}")
 
 
-def load_playbook(services: Services) -> None:
+def load_playbook(config: Config) -> Loaded[PlaybookWatcher]:
     """Load the prompt playbook from the prompts folder, watching it for edits."""
     from voice.coach import PlaybookWatcher
 
     try:
-        services.playbook = PlaybookWatcher(services.config.prompts_dir)
-        playbook = services.playbook.current()
+        watcher = PlaybookWatcher(config.prompts_dir)
+        playbook = watcher.current()
     except Exception as exc:
-        services.playbook = None
-        services.playbook_status = f"failed: {exc}"
         log.error("playbook failed to load, no prompts will be shown: %s", exc)
-        return
-    if services.config.load_sentiment_model:
+        return Loaded(None, f"failed: {exc}")
+    if config.load_sentiment_model:
         _warm_topic_matcher(playbook)
-    folder = services.config.prompts_dir
-    services.playbook_status = f"loaded {len(playbook.prompts)} prompts from {folder}"
+    return Loaded(watcher, f"loaded {len(playbook.prompts)} prompts from {config.prompts_dir}")
 
 
-def _warm_topic_matcher(playbook: object) -> None:
+def _warm_topic_matcher(playbook: Playbook) -> None:
     """Load the encoder behind topic matching now, not inside the first call's thread."""
     from voice.coach.topics import default_topic_matcher
 

@@ -19,7 +19,7 @@ thread:
 
 What a stream may hold is bounded where it is served: a Media Stream that has
 not sent ``start`` within ``VOICE_STREAM_START_TIMEOUT_S`` is closed whatever
-else it sends (``twilio/stream.py``), and one login holds at most
+else it sends (``twilio/media_socket.py``), and one login holds at most
 ``VOICE_EVENTS_PER_LOGIN`` ``/events`` streams (``console/quota.py``).
 """
 

@@ -23,11 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from voice.calls import now_iso
 from voice.events import AudioFeatures, CallStarted, Utterance
 from voice.scenario import Scenario, ScenarioError, ScenarioTurn, load_scenario, parse_scenario
 
 if TYPE_CHECKING:
-    from voice.session import CallSession, Services
+    from voice.calls import LiveCall
+    from voice.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +84,8 @@ class ScenarioPlayer:
 
     def start(self) -> ScenarioPlayer:
         """Open the call now (its record exists on return), play it in a background thread."""
-        session = self._open()
-        self.thread = threading.Thread(target=self._finish, args=(session,),
+        call = self._open()
+        self.thread = threading.Thread(target=self._finish, args=(call,),
                                        name=f"simulate-{self.call_sid}", daemon=True)
         self.thread.start()
         return self
@@ -103,20 +105,18 @@ class ScenarioPlayer:
         """Play the whole call in this thread; returns how it ended."""
         return self._finish(self._open())
 
-    def _finish(self, session: CallSession) -> str:
+    def _finish(self, call: LiveCall) -> str:
         status = "failed"
         try:
-            status = "completed" if self._play(session) else "interrupted"
+            status = "completed" if self._play(call) else "interrupted"
         except Exception:
             log.exception("simulated call %s failed", self.call_sid)
         finally:
-            session.end(status)
+            call.end(status)
             self.status = status
         return status
 
-    def _open(self) -> CallSession:
-        from voice.session import now_iso
-
+    def _open(self) -> LiveCall:
         config = self.services.config
         started = CallStarted(
             call_sid=self.call_sid,
@@ -130,7 +130,7 @@ class ScenarioPlayer:
                  self.speed)
         return self.services.calls.open(started, with_audio=False)
 
-    def _play(self, session: CallSession) -> bool:
+    def _play(self, call: LiveCall) -> bool:
         """Feed every turn at its time; False when stopped early."""
         began = time.monotonic()
         previous_at = 0.0
@@ -138,7 +138,7 @@ class ScenarioPlayer:
             for due, utterance in self._utterances(turn, previous_at):
                 if not self._wait_until(began, due):
                     return False
-                session.add_utterance(utterance)
+                call.add_utterance(utterance)
             previous_at = turn.at
         return self._wait_until(began, previous_at + END_PAUSE_S)
 

@@ -7,7 +7,8 @@ from typing import Any
 from flask import jsonify, request
 
 from voice.api import bp
-from voice.auth import api_auth_required, services
+from voice.auth import api_auth_required
+from voice.services import current_services
 
 
 def _bool_arg(name: str) -> bool | None:
@@ -26,7 +27,7 @@ def list_calls() -> Any:
         offset = max(int(request.args.get("offset", 0)), 0)
     except ValueError:
         return jsonify(error="bad_request", message="limit and offset must be integers"), 400
-    calls = services().store.list_calls(
+    calls = current_services().store.list_calls(
         flagged=_bool_arg("flagged"), status=request.args.get("status"), limit=limit, offset=offset
     )
     return jsonify(calls=calls, limit=limit, offset=offset)
@@ -36,7 +37,7 @@ def list_calls() -> Any:
 @api_auth_required("manager")
 def get_call(call_sid: str) -> Any:
     """One call with its utterances, frustration curve, prompts and follow-ups."""
-    call = services().store.get_call(call_sid)
+    call = current_services().store.get_call(call_sid)
     if call is None:
         return jsonify(error="not_found", message=f"no call {call_sid}"), 404
     return jsonify(call)

@@ -7,8 +7,9 @@ from typing import Any
 from flask import jsonify, request
 
 from voice.api import bp
-from voice.auth import api_auth_required, services
+from voice.auth import api_auth_required
 from voice.scenario import ScenarioError
+from voice.services import current_services
 from voice.simulate import MAX_SPEED, MIN_SPEED, ScenarioPlayer, scenario_from_json
 
 MAX_SIMULATIONS = 8
@@ -39,7 +40,7 @@ def simulate() -> Any:
         scenario = scenario_from_json(body)
     except ScenarioError as err:
         return jsonify(error="invalid_scenario", message=str(err), errors=[str(err)]), 400
-    svc = services()
+    svc = current_services()
     running = sum(1 for call in svc.calls.live() if call.started.simulated)
     if running >= MAX_SIMULATIONS:
         return jsonify(error="too_many", message=f"{running} simulated calls are playing; "

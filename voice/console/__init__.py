@@ -2,7 +2,7 @@
 
 ``GET /console`` draws every live call of the desk (caller, elapsed time, the
 calm → escalating meter, the last transcript lines, prompt cards);
-``GET /events`` feeds it over Server-Sent Events (see ``stream``); ``POST
+``GET /events`` feeds it over Server-Sent Events (see ``sse``); ``POST
 /console/calls/<call_sid>/prompts/<prompt_id>`` records Done / Dismiss on the
 call record and tells the desk's other consoles; ``GET /console/session`` says
 whether the login is still good (the page asks before it reconnects).
@@ -31,11 +31,12 @@ from flask import (
     url_for,
 )
 
-from voice.auth import ROLE_RANK, current_user, login_required, services
+from voice.auth import ROLE_RANK, current_user, login_required
 from voice.console.csrf import check_csrf, csrf_token
 from voice.console.quota import StreamQuota
-from voice.console.stream import ClosingOnce, desk_snapshot, event_stream
+from voice.console.sse import ClosingOnce, desk_snapshot, event_stream
 from voice.records.store import PROMPT_ACTIONS, RecordError
+from voice.services import current_services
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def json_login_required(role: str = "receptionist") -> Callable[[F], F]:
 
 
 def _desk() -> str:
-    return (request.args.get("desk") or "").strip() or services().config.desk_name
+    return (request.args.get("desk") or "").strip() or current_services().config.desk_name
 
 
 @bp.get("/console")
@@ -100,7 +101,7 @@ def session_status() -> Any:
 @json_login_required("receptionist")
 def events() -> Response:
     """Server-Sent Events for the desk: a replay (or a snapshot), then live events."""
-    svc = services()
+    svc = current_services()
     desk = _desk()
     cap = svc.config.events_per_login
     quota = current_app.extensions.setdefault("voice.event_streams", StreamQuota())
@@ -152,7 +153,7 @@ def act_on_prompt(call_sid: str, prompt_id: str) -> Any:
         ), 400
     if action not in PROMPT_ACTIONS:
         return jsonify(error="bad_request", message="action must be done or dismissed"), 400
-    svc = services()
+    svc = current_services()
     try:
         prompt = svc.store.act_on_prompt(call_sid, prompt_id, action, g.user["username"])
     except RecordError as exc:

@@ -5,7 +5,7 @@ order they were made.  When the database goes away the writes wait, in order,
 and are retried with back-off until it answers again; the call never waits on
 the database.  A write the database refuses for good (a value it cannot store,
 a call that does not exist) is logged and skipped so it cannot block the rest.
-``CallRecorder`` is the per-call face of it that the session uses.
+``CallRecorder`` is the per-call face of it that a ``LiveCall`` uses.
 """
 
 from __future__ import annotations

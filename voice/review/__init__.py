@@ -14,11 +14,12 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 
-from voice.auth import login_required, services
+from voice.auth import login_required
 from voice.console.csrf import check_csrf
 from voice.records.store import RecordError
 from voice.review.curve import clock, frustration_svg
 from voice.review.trends import trend_table
+from voice.services import current_services
 
 bp = Blueprint(
     "review",
@@ -50,7 +51,7 @@ def _when(iso: str | None) -> str:
 @login_required("manager")
 def index() -> str:
     """Flagged calls (or all calls) and the week-to-week topic trends."""
-    store = services().store
+    store = current_services().store
     show_all = request.args.get("all") == "1"
     calls = store.list_calls(flagged=None if show_all else True, limit=200)
     trends = trend_table(store.topic_trends(weeks=TREND_WEEKS))
@@ -61,7 +62,7 @@ def index() -> str:
 @login_required("manager")
 def call(call_sid: str) -> str:
     """One call: why flagged, curve, transcript, prompts and the follow-up."""
-    record = services().store.get_call(call_sid)
+    record = current_services().store.get_call(call_sid)
     if record is None:
         abort(404, description=f"No call {call_sid}.")
     curve = Markup(frustration_svg(record["frustration"]))  # noqa: S704 - built from numbers, tips escaped
@@ -89,7 +90,7 @@ def _follow_up_change(op: str, item: dict) -> dict[str, Any] | None:
 def update_follow_up(call_sid: str, follow_up_id: int) -> Any:
     """Assign, add a note to, close or re-open one follow-up of the call."""
     check_csrf()
-    store = services().store
+    store = current_services().store
     record = store.get_call(call_sid)
     item = next((f for f in (record or {}).get("follow_ups", []) if f["id"] == follow_up_id), None)
     if item is None:

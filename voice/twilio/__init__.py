@@ -1,7 +1,7 @@
 """Twilio ingress: the voice webhook, the status callback and the Media Streams socket.
 
 ``bp`` is the blueprint ``create_app`` registers under ``/twilio``; the route
-modules (``webhook``, ``stream``) attach themselves to it on import.  Frame
+modules (``webhook``, ``media_socket``) attach themselves to it on import.  Frame
 parsing lives in the pure ``protocol`` module, signature checks in ``signature``.
 """
 
@@ -9,4 +9,4 @@ from flask import Blueprint
 
 bp = Blueprint("twilio", __name__, url_prefix="/twilio")
 
-from voice.twilio import stream, webhook  # noqa: E402, F401  (routes register on bp)
+from voice.twilio import media_socket, webhook  # noqa: E402, F401  (routes register on bp)

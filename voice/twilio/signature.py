@@ -23,10 +23,11 @@ import hmac
 import logging
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, request
+from flask import abort, request
 from twilio.request_validator import RequestValidator
 
 from voice.metrics import counters
+from voice.services import current_services
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def _first(header: str | None) -> str | None:
 
 def public_base() -> tuple[str, str]:
     """``(scheme, host[/prefix])`` under which Twilio reaches this service."""
-    public_url = current_app.extensions["voice"].config.public_url
+    public_url = current_services().config.public_url
     if public_url:
         parts = urlsplit(public_url)
         return parts.scheme, parts.netloc + parts.path.rstrip("/")
@@ -95,7 +96,7 @@ def websocket_url(path: str | None = None) -> str:
 
 def signature_problem(url: str, params: object) -> str | None:
     """Why this request must be refused, or None when it may go on."""
-    config = current_app.extensions["voice"].config
+    config = current_services().config
     if config.webhooks_open:
         return None
     if not config.twilio_auth_token:

@@ -17,8 +17,8 @@ import logging
 from flask import Response, request
 from twilio.twiml.voice_response import Dial, Start, VoiceResponse
 
-from voice.auth import services
 from voice.metrics import counters
+from voice.services import current_services
 from voice.twilio import bp
 from voice.twilio.signature import (
     STREAM_TOKEN_PARAMETER,
@@ -72,7 +72,7 @@ def build_voice_twiml(
 def voice() -> Response:
     """Answer a call: stream it to the coach and ring the front desk."""
     require_webhook_signature()
-    config = services().config
+    config = current_services().config
     call_sid = request.form.get("CallSid", "")
     if not config.desk_number:
         counters.incr("twilio.calls_without_desk")
@@ -125,9 +125,9 @@ def status() -> Response:
 
 
 def _close_call(call_sid: str, call_status: str) -> None:
-    svc = services()
+    svc = current_services()
     if svc.calls.end_soon(call_sid, call_status):
-        log.info("call %s: %s (status callback), ending the live session", call_sid, call_status)
+        log.info("call %s: %s (status callback), ending the live call", call_sid, call_status)
         return
     if svc.store.close_call(call_sid, call_status):
         log.info("call %s: %s (status callback), record closed", call_sid, call_status)

@@ -1,4 +1,4 @@
-"""The call session wires the real stages; only the sentiment model is a fake here."""
+"""The live call wires the real stages; only the sentiment model is a fake here."""
 
 import shutil
 
@@ -7,6 +7,7 @@ import pytest
 from voice import create_app
 from voice.events import AudioFeatures, CallStarted, Utterance
 from voice.metrics import counters
+from voice.services import services_of
 
 ANGRY_WORDS = ("ridiculous", "third time", "unacceptable", "manager", "nobody called")
 
@@ -46,17 +47,17 @@ def utterance(sid, speaker, at, text, loudness, final=True):
 @pytest.fixture
 def services(config):
     app = create_app(config, scorer=KeywordScorer(), scorer_status="fake")
-    services = app.extensions["voice"]
+    services = services_of(app)
     yield services
     services.calls.end_all()
 
 
 def play(services, sid, turns):
-    session = services.calls.open(CallStarted(sid, "+15550001", desk="front-desk"),
+    live = services.calls.open(CallStarted(sid, "+15550001", desk="front-desk"),
                                   with_audio=False)
     for speaker, at, text, loudness in turns:
-        session.add_utterance(utterance(sid, speaker, at, text, loudness))
-    return session
+        live.add_utterance(utterance(sid, speaker, at, text, loudness))
+    return live
 
 
 def drain(subscription):
@@ -68,8 +69,8 @@ def drain(subscription):
 
 def test_an_escalating_call_publishes_transcript_frustration_and_prompts_in_order(services):
     subscription = services.bus.subscribe("front-desk")
-    session = play(services, "CAesc", BILLING_DISPUTE)
-    session.end("completed")
+    live = play(services, "CAesc", BILLING_DISPUTE)
+    live.end("completed")
     messages = drain(subscription)
     types = [m.type for m in messages]
     assert types[0] == "call_started" and types[-1] == "call_ended"
@@ -95,10 +96,10 @@ def test_the_record_holds_the_whole_call_and_a_follow_up(services):
 
 def test_partials_are_shown_live_but_only_finals_are_stored(services):
     subscription = services.bus.subscribe("front-desk")
-    session = services.calls.open(CallStarted("CApart"), with_audio=False)
-    session.add_utterance(utterance("CApart", "caller", 1.0, "I need to", -25, final=False))
-    session.add_utterance(utterance("CApart", "caller", 1.0, "I need to book a visit", -25))
-    session.end("completed")
+    live = services.calls.open(CallStarted("CApart"), with_audio=False)
+    live.add_utterance(utterance("CApart", "caller", 1.0, "I need to", -25, final=False))
+    live.add_utterance(utterance("CApart", "caller", 1.0, "I need to book a visit", -25))
+    live.end("completed")
     transcripts = [m.data for m in drain(subscription) if m.type == "transcript"]
     assert [t["final"] for t in transcripts] == [False, True]
     assert [u["text"] for u in services.store.get_call("CApart")["utterances"]] == [
@@ -108,16 +109,16 @@ def test_partials_are_shown_live_but_only_finals_are_stored(services):
 
 def test_a_failing_stage_is_logged_and_the_call_goes_on(config):
     app = create_app(config, scorer=BrokenScorer())
-    services = app.extensions["voice"]
-    session = play(services, "CAbroken", BILLING_DISPUTE[:3])
-    session.end("completed")
+    services = services_of(app)
+    live = play(services, "CAbroken", BILLING_DISPUTE[:3])
+    live.end("completed")
     assert counters.get("frustration.errors") == 2
     assert len(services.store.get_call("CAbroken")["utterances"]) == 3
 
 
 def test_the_database_going_away_mid_call_loses_nothing(services, tmp_path):
     db = tmp_path / "voice.db"
-    session = play(services, "CAdb", BILLING_DISPUTE[:2])
+    live = play(services, "CAdb", BILLING_DISPUTE[:2])
     services.publisher.flush()
     subscription = services.bus.subscribe("front-desk")
 
@@ -125,24 +126,24 @@ def test_the_database_going_away_mid_call_loses_nothing(services, tmp_path):
     db.mkdir()
     services.store.engine.dispose()
     for speaker, at, text, loudness in BILLING_DISPUTE[2:]:
-        session.add_utterance(utterance("CAdb", speaker, at, text, loudness))
-    live = [m.type for m in drain(subscription)]
-    assert live.count("transcript") == 4, "the console kept getting the call"
+        live.add_utterance(utterance("CAdb", speaker, at, text, loudness))
+    seen = [m.type for m in drain(subscription)]
+    assert seen.count("transcript") == 4, "the console kept getting the call"
     assert counters.get("db.write_failures") >= 1
 
     db.rmdir()
     shutil.move(tmp_path / "away.db", db)
     services.store.engine.dispose()
-    session.end("completed")
+    live.end("completed")
     call = services.store.get_call("CAdb")
     assert [u["text"] for u in call["utterances"]] == [t[2] for t in BILLING_DISPUTE]
     assert call["status"] == "completed"
 
 
 def test_ending_twice_is_harmless_and_unknown_calls_are_refused(services):
-    session = play(services, "CAtwice", BILLING_DISPUTE[:1])
-    assert session.end("completed") is True
-    assert session.end("completed") is False
+    live = play(services, "CAtwice", BILLING_DISPUTE[:1])
+    assert live.end("completed") is True
+    assert live.end("completed") is False
     assert services.calls.end("CAunknown", "completed") is False
 
 
@@ -158,7 +159,7 @@ def test_start_up_closes_calls_of_a_dead_process_but_not_of_a_running_instance(c
     store.open_call(CallStarted("CAdead"), instance_id=f"{host}:999999:abcdef")
     store.open_call(CallStarted("CAalive"), instance_id=f"{host}:{os.getppid()}:123456")
     store.open_call(CallStarted("CAelsewhere"), instance_id="other-host:7:fedcba")
-    services = create_app(config).extensions["voice"]
+    services = services_of(create_app(config))
     assert store.get_call("CAdead")["status"] == "interrupted"
     assert store.get_call("CAdead")["follow_ups"], "it still gets a follow-up"
     assert store.get_call("CAalive")["status"] == "live"
@@ -176,10 +177,10 @@ class StuckWorker:
 
 def test_a_late_line_from_a_stuck_decoder_after_the_end_is_ignored(services):
     subscription = services.bus.subscribe("front-desk")
-    session = play(services, "CAlate", BILLING_DISPUTE[:1])
-    session.worker = StuckWorker()  # its decoder thread outlives the join
-    session.end("completed")
-    session.add_utterance(utterance("CAlate", "caller", 30.0, "a line after the end", -20))
+    live = play(services, "CAlate", BILLING_DISPUTE[:1])
+    live.worker = StuckWorker()  # its decoder thread outlives the join
+    live.end("completed")
+    live.add_utterance(utterance("CAlate", "caller", 30.0, "a line after the end", -20))
     services.publisher.flush()
     types = [m.type for m in drain(subscription)]
     assert types[-1] == "call_ended"
@@ -187,14 +188,14 @@ def test_a_late_line_from_a_stuck_decoder_after_the_end_is_ignored(services):
 
 
 def test_a_failing_listener_does_not_lose_the_utterance(services):
-    session = services.calls.open(CallStarted("CAlisten"), with_audio=False)
-    session.listeners.append(lambda event: 1 / 0)
-    session.add_utterance(utterance("CAlisten", "caller", 1.0, "I need a refill", -25))
-    session.end("completed")
+    live = services.calls.open(CallStarted("CAlisten"), with_audio=False)
+    live.listeners.append(lambda event: 1 / 0)
+    live.add_utterance(utterance("CAlisten", "caller", 1.0, "I need a refill", -25))
+    live.end("completed")
     assert [u["text"] for u in services.store.get_call("CAlisten")["utterances"]] == [
         "I need a refill"
     ]
-    assert counters.get("session.listener_errors") >= 1
+    assert counters.get("calls.listener_errors") >= 1
 
 
 def test_a_second_stream_for_a_live_call_takes_it_over_without_closing_it(services):

@@ -1,21 +1,20 @@
-"""CallSession: the one place that wires the stages for one call.
+"""LiveCall: the one place that wires the stages for one call.
 
-Ingress (a Twilio stream or a simulated scenario) opens a session and feeds it
-audio or utterances; the session runs them through transcription, frustration
-and the coach, publishes every event on the bus for the desk, and writes the
-record as it goes.  ``CallRegistry`` holds the live sessions of this process.
+Ingress (a Twilio media socket or a simulated scenario) opens a call through the
+``CallRegistry`` and feeds it audio or utterances; the call runs them through
+transcription, frustration and the coach, publishes every event on the bus for
+the desk, and writes the record as it goes.  A call is given only the parts it
+uses (``CallParts``) and an on-end callback, never the whole service container.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,11 +34,8 @@ from voice.metrics import counters
 from voice.records import CallRecorder, RecordWriter
 
 if TYPE_CHECKING:
-    from voice.bus import Bus
     from voice.coach import PlaybookWatcher
-    from voice.config import Config
     from voice.frustration import UtteranceScorer
-    from voice.records import RecordStore
     from voice.transcribe import SpeechEngine
 
 log = logging.getLogger(__name__)
@@ -56,36 +52,27 @@ TOPIC_LABELS = {
 }
 
 
-@dataclass
-class Services:
-    """Everything a call needs that lives for the whole process."""
+class FeedResult(Enum):
+    """What ``LiveCall.feed_audio`` did with a chunk."""
 
-    config: Config
-    store: RecordStore
-    bus: Bus
-    speech: SpeechEngine | None = None
-    speech_status: str = "not loaded"
-    scorer: UtteranceScorer | None = None
-    scorer_status: str = "not loaded"
-    playbook: PlaybookWatcher | None = None
-    playbook_status: str = "not loaded"
-    calls: CallRegistry = field(init=False)
-    writer: RecordWriter = field(init=False)
-    publisher: QueuedPublisher = field(init=False)
-    instance_id: str = field(init=False)
+    ACCEPTED = "accepted"
+    QUEUE_FULL = "queue_full"  # decoding fell behind: the chunk was dropped and counted
+    NO_SPEECH_MODEL = "no_speech_model"  # the call was opened without an audio pipeline
+    ENDED = "ended"  # the call ended (stop, status callback, a newer stream, shutdown)
 
-    def __post_init__(self) -> None:
-        self.instance_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.writer = RecordWriter(self.store)
-        self.publisher = QueuedPublisher(self.bus)
-        self.calls = CallRegistry(self)
 
-    def close(self) -> None:
-        """Shutdown: end live calls, then save and publish what is still queued."""
-        self.calls.stop_heartbeat()
-        self.calls.end_all("interrupted")
-        self.writer.close()
-        self.publisher.close()
+@dataclass(frozen=True)
+class CallParts:
+    """What a live call uses, and nothing more: handed to every ``LiveCall``."""
+
+    writer: RecordWriter
+    publisher: QueuedPublisher
+    speech: SpeechEngine | None
+    scorer: UtteranceScorer | None
+    playbook: PlaybookWatcher | None
+    instance_id: str
+    desk_name: str = "front-desk"
+    asr_queue_chunks: int = 1500
 
 
 def now_iso() -> str:
@@ -93,22 +80,24 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
-class CallSession:
+class LiveCall:
     """One call flowing through the stages; thread-safe."""
 
     def __init__(
         self,
-        services: Services,
+        parts: CallParts,
         started: CallStarted,
         stream_sid: str | None = None,
-        previous: CallSession | None = None,
+        previous: LiveCall | None = None,
+        on_end: Callable[[LiveCall], None] | None = None,
     ):
-        self.services = services
+        self.parts = parts
         self.started = started
         self.call_sid = started.call_sid
-        self.desk = started.desk or services.config.desk_name
+        self.desk = started.desk or parts.desk_name
         self.stream_sid = stream_sid
-        self.recorder = CallRecorder(services.writer, self.call_sid)
+        self._on_end = on_end or (lambda call: None)
+        self.recorder = CallRecorder(parts.writer, self.call_sid)
         self._lock = threading.Lock()
         self._ended = False
         self._finished = False
@@ -124,18 +113,18 @@ class CallSession:
         self.listeners: list[Callable[[CallEvent], None]] = []
 
     def _make_frustration(self) -> Any:
-        if self.services.scorer is None:
+        if self.parts.scorer is None:
             return None
         from voice.frustration import CallFrustration
 
-        return CallFrustration(self.call_sid, self.services.scorer)
+        return CallFrustration(self.call_sid, self.parts.scorer)
 
     def _make_coach(self) -> Any:
-        if self.services.playbook is None:
+        if self.parts.playbook is None:
             return None
         from voice.coach import PromptEngine
 
-        return PromptEngine(self.call_sid, self.services.playbook.current)
+        return PromptEngine(self.call_sid, self.parts.playbook.current)
 
     @property
     def ended(self) -> bool:
@@ -146,27 +135,31 @@ class CallSession:
 
     def start(self, with_audio: bool = True) -> None:
         """Write the record, announce the call and start transcription."""
-        self.recorder.open(self.started, self.stream_sid, self.services.instance_id)
+        self.recorder.open(self.started, self.stream_sid, self.parts.instance_id)
         self.recorder.flush(timeout=2.0)  # the record exists once start returns, DB willing
         self._publish(self.started)
         if with_audio:
             from voice.transcribe import TranscriptionWorker
 
             self.worker = TranscriptionWorker(
-                self.services.speech,
+                self.parts.speech,
                 self.call_sid,
                 self.add_utterance,
-                max_queue_chunks=self.services.config.asr_queue_chunks,
+                max_queue_chunks=self.parts.asr_queue_chunks,
             )
 
-    def feed_audio(self, speaker: Speaker, pcm8k: np.ndarray, t: float) -> bool:
-        """Queue 8 kHz PCM of one track for transcription; False when it was dropped."""
-        if self.worker is None or self._ended:
-            return False
-        accepted = self.worker.submit(speaker, pcm8k, t)
-        if not accepted:
-            counters.incr("asr.chunks_dropped")
-        return accepted
+    def feed_audio(self, speaker: Speaker, pcm8k: np.ndarray, t: float) -> FeedResult:
+        """Queue 8 kHz PCM of one track for transcription; says why when it was not taken."""
+        if self._ended:
+            return FeedResult.ENDED
+        if self.worker is None:
+            return FeedResult.NO_SPEECH_MODEL
+        if self.worker.submit(speaker, pcm8k, t):
+            return FeedResult.ACCEPTED
+        if self._ended:  # ended (and the worker closed) while we were submitting
+            return FeedResult.ENDED
+        counters.incr("asr.chunks_dropped")
+        return FeedResult.QUEUE_FULL
 
     def hand_over(self) -> None:
         """A newer stream took over this call: stop decoding here, keep the call open."""
@@ -178,7 +171,7 @@ class CallSession:
             self.worker.close()
         with self._lock:
             self._finished = True
-        self.services.calls.forget(self)
+        self._on_end(self)
 
     def end(self, status: str = "completed") -> bool:
         """Finish transcription, close the record, file the follow-up; idempotent."""
@@ -201,7 +194,7 @@ class CallSession:
             self._publish(
                 CallEnded(self.call_sid, status, now_iso(), flagged=flagged, flag_reasons=reasons)
             )
-        self.services.calls.forget(self)
+        self._on_end(self)
         if not self.recorder.flush(timeout=5.0):
             log.warning("call %s: %d record write(s) wait for the database; they are saved "
                         "when it answers", self.call_sid, self.recorder.pending)
@@ -259,12 +252,12 @@ class CallSession:
 
     def _publish(self, event: CallEvent) -> None:
         kind, data = event_payload(event)
-        self.services.publisher.publish(self.desk, kind, data)
+        self.parts.publisher.publish(self.desk, kind, data)
         for listener in list(self.listeners):
             try:
                 listener(event)
             except Exception:
-                counters.incr("session.listener_errors")
+                counters.incr("calls.listener_errors")
                 log.exception("call %s: a listener failed on %s", self.call_sid, kind)
 
     # --- the end of the call -------------------------------------------------------
@@ -292,120 +285,3 @@ class CallSession:
             why = f" The call was flagged: {reasons[0]}." if reasons else ""
             return f"Call {who} back about {topic} and confirm it was resolved.{why}"
         return f"Confirm that what was agreed with {who} about {topic} was done."
-
-
-class CallRegistry:
-    """The live calls of this process, by call sid, and their heartbeat."""
-
-    HEARTBEAT_S = 30.0
-    STALE_AFTER_S = 120.0
-
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self._calls: dict[str, CallSession] = {}
-        self._lock = threading.Lock()
-        self._heartbeat_stop = threading.Event()
-        self._heartbeat: threading.Thread | None = None
-
-    def open(
-        self, started: CallStarted, stream_sid: str | None = None, with_audio: bool = True
-    ) -> CallSession:
-        """Start a session for a call; a second stream for a live call takes it over,
-        keeping its frustration and coaching state and its one record."""
-        previous = self.get(started.call_sid)
-        if previous is not None:
-            previous.hand_over()
-        session = CallSession(self.services, started, stream_sid, previous)
-        session.start(with_audio=with_audio)
-        with self._lock:
-            if not session.ended:
-                self._calls[started.call_sid] = session
-        return session
-
-    def get(self, call_sid: str) -> CallSession | None:
-        """The live session for ``call_sid``, if any."""
-        with self._lock:
-            return self._calls.get(call_sid)
-
-    def end(self, call_sid: str, status: str) -> bool:
-        """End a live call and wait for it; False when it is not live here."""
-        session = self.get(call_sid)
-        return session.end(status) if session else False
-
-    def end_soon(self, call_sid: str, status: str) -> bool:
-        """End a live call on a background thread (a webhook must answer at once)."""
-        session = self.get(call_sid)
-        if session is None or session.ended:
-            return False
-        threading.Thread(target=session.end, args=(status,), name=f"end-{call_sid}",
-                         daemon=True).start()
-        return True
-
-    def forget(self, session: CallSession) -> None:
-        """Drop an ended session (not a newer one for the same call)."""
-        with self._lock:
-            if self._calls.get(session.call_sid) is session:
-                del self._calls[session.call_sid]
-
-    def live(self) -> list[CallSession]:
-        """Sessions still running."""
-        with self._lock:
-            return list(self._calls.values())
-
-    def end_all(self, status: str = "interrupted") -> None:
-        """End every live call (shutdown)."""
-        for session in self.live():
-            session.end(status)
-
-    # --- heartbeat: other instances can tell our calls from a dead instance's -------
-
-    def heartbeat_once(self) -> list[str]:
-        """Renew this instance's live calls; close calls nobody renewed; returns those."""
-        store = self.services.store
-        try:
-            store.touch_calls([s.call_sid for s in self.live()])
-            closed = store.close_interrupted_calls(stale_after_s=self.STALE_AFTER_S)
-        except Exception as exc:
-            log.warning("call heartbeat skipped: %s", exc.__class__.__name__)
-            return []
-        if closed:
-            log.warning("closed %d call(s) whose instance stopped answering: %s",
-                        len(closed), closed)
-        return closed
-
-    def close_calls_of_dead_instances(self) -> list[str]:
-        """At start-up: close calls left live by a process of this host that is gone,
-        and any call whose heartbeat is stale."""
-        host = socket.gethostname()
-        dead = []
-        for call_sid, owner in self.services.store.live_call_owners().items():
-            owner_host, _, rest = (owner or "").partition(":")
-            pid = rest.partition(":")[0]
-            if owner_host == host and pid.isdigit() and not _process_alive(int(pid)):
-                dead.append(call_sid)
-        return self.services.store.close_interrupted_calls(self.STALE_AFTER_S, also=dead)
-
-    def start_heartbeat(self) -> None:
-        """Renew heartbeats and sweep stale calls every ``HEARTBEAT_S`` seconds."""
-        def beat() -> None:
-            while not self._heartbeat_stop.wait(self.HEARTBEAT_S):
-                self.heartbeat_once()
-
-        self._heartbeat = threading.Thread(target=beat, name="call-heartbeat", daemon=True)
-        self._heartbeat.start()
-
-    def stop_heartbeat(self) -> None:
-        """Stop the heartbeat thread."""
-        self._heartbeat_stop.set()
-
-
-def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False  # a call "owned" by this new process cannot be live yet
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

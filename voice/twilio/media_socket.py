@@ -1,11 +1,11 @@
-"""``WS /twilio/stream``: one Twilio Media Stream in, one call session fed.
+"""``WS /twilio/stream``: one Twilio Media Stream in, one live call fed.
 
 Owns the WebSocket loop: the upgrade is signature-checked before the socket is
 accepted; then ``connected`` → ``start`` (its ``customParameters.token`` must be
 the stream token the voice webhook minted for its ``callSid``, else the socket is
-closed with nothing opened or recorded; then it opens the call session; the
+closed with nothing opened or recorded; then it opens the live call; the
 inbound track is the caller, the outbound track the receptionist) → ``media`` (mu-law
-decoded to PCM16 and fed to the session at its call time) → ``mark``/``dtmf``
+decoded to PCM16 and fed to the call at its call time) → ``mark``/``dtmf``
 (logged) → ``stop`` (the call ends "completed").
 
 Bad input never ends the process or touches other calls: each problem gets a
@@ -26,11 +26,11 @@ from flask import request
 from simple_websocket import ConnectionClosed
 
 from voice.audio import mulaw_decode
-from voice.auth import services
+from voice.calls import FeedResult, now_iso
 from voice.events import CallStarted, Speaker
 from voice.extensions import sock
 from voice.metrics import counters
-from voice.session import now_iso
+from voice.services import current_services
 from voice.twilio import bp
 from voice.twilio.protocol import (
     Connected,
@@ -51,7 +51,8 @@ from voice.twilio.signature import (
 )
 
 if TYPE_CHECKING:
-    from voice.session import CallSession, Services
+    from voice.calls import LiveCall
+    from voice.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def _check_upgrade_signature() -> None:
 @sock.route("/stream", bp=bp)
 def media_stream(ws: Any) -> None:
     """Serve one Media Stream until ``stop`` or the socket closes."""
-    StreamConnection(services(), ws).run()
+    StreamConnection(current_services(), ws).run()
 
 
 def closed_for_size(ws: Any) -> bool:
@@ -85,7 +86,7 @@ def closed_for_size(ws: Any) -> bool:
 
 
 class StreamConnection:
-    """One Media Streams WebSocket: frames in, audio to the call's session."""
+    """One Media Streams WebSocket: frames in, audio to the live call."""
 
     def __init__(self, svc: Services, ws: Any) -> None:
         self.services = svc
@@ -94,7 +95,7 @@ class StreamConnection:
         self.start_timeout_s = svc.config.stream_start_timeout_s
         self.sequence = SequenceTracker()
         self.start: Start | None = None
-        self.session: CallSession | None = None
+        self.call: LiveCall | None = None
         self.stopped = False
         self.refused_call_sid: str | None = None
         self.audio_ok = True
@@ -167,7 +168,7 @@ class StreamConnection:
             log.debug("stream connected: protocol %s %s", frame.protocol, frame.version)
 
     def on_start(self, frame: Start) -> None:
-        """Open the call's session."""
+        """Open the live call (or take it over from an older stream)."""
         if self.start is not None:
             self.problem("duplicate_start", f"second start for stream {frame.stream_sid}")
             return
@@ -188,7 +189,7 @@ class StreamConnection:
             started_at=now_iso(),
             transcribed=svc.speech is not None,
         )
-        self.session = svc.calls.open(started, stream_sid=frame.stream_sid)
+        self.call = svc.calls.open(started, stream_sid=frame.stream_sid)
         self.start = frame
         counters.incr("twilio.streams_started")
         log.info("call %s: stream %s started (tracks %s, from %s)", frame.call_sid,
@@ -212,7 +213,7 @@ class StreamConnection:
         return None
 
     def refuse(self, frame: Start, problem: str) -> None:
-        """Close the socket without opening a session: nothing is recorded."""
+        """Close the socket without opening the call: nothing is recorded."""
         self.stopped = True
         self.refused_call_sid = frame.call_sid
         counters.incr("twilio.stream.bad_call_token")
@@ -229,8 +230,8 @@ class StreamConnection:
             pass
 
     def on_media(self, frame: Media) -> None:
-        """Decode one chunk and feed it to the session at its call time."""
-        if self.session is None or self.start is None:
+        """Decode one chunk and feed it to the call at its call time."""
+        if self.call is None or self.start is None:
             self.problem("media_before_start", f"{frame.track} chunk {frame.chunk} "
                          f"of stream {frame.stream_sid} before start")
             return
@@ -241,37 +242,35 @@ class StreamConnection:
             return
         self.media_frames += 1
         pcm = mulaw_decode(frame.payload)
-        if not self.session.feed_audio(SPEAKER_OF_TRACK[frame.track], pcm,
-                                       frame.timestamp / 1000):
-            self.on_dropped()
+        result = self.call.feed_audio(SPEAKER_OF_TRACK[frame.track], pcm, frame.timestamp / 1000)
+        if result is not FeedResult.ACCEPTED:
+            self.on_refused(result)
 
-    def on_dropped(self) -> None:
-        """The session refused a chunk: decoding fell behind, or the call ended elsewhere.
+    def on_refused(self, result: FeedResult) -> None:
+        """The call did not take a chunk: decoding fell behind, or the call ended elsewhere.
 
-        A full transcription queue shows in the worker's ``chunks_dropped`` (and the
-        session's ``asr.chunks_dropped`` counter); any other refusal means the call
-        was ended by a status callback or a newer stream, so the rest is ignored.
+        A full transcription queue drops this chunk only (the call counts it in
+        ``asr.chunks_dropped``); a call ended by a status callback or a newer
+        stream takes no more audio, so the rest of this stream is ignored.
         """
-        worker = self.session.worker if self.session else None
-        dropped = int(worker.stats["chunks_dropped"]) if worker is not None else 0
-        if dropped > self.dropped:
+        if result is FeedResult.QUEUE_FULL:
             if not self.dropped:
                 log.warning("call %s: transcription is falling behind; audio is being "
                             "dropped", self.call_sid)
-            self.dropped = dropped
+            self.dropped += 1
             return
         self.audio_ok = False
-        log.info("call %s: the call was ended elsewhere (status callback or a newer "
-                 "stream); ignoring the rest of this stream", self.call_sid)
+        log.info("call %s: the call takes no more audio (%s: ended by a status callback or a "
+                 "newer stream); ignoring the rest of this stream", self.call_sid, result.value)
 
     def on_stop(self, frame: Stop) -> None:
         """The stream is over: end the call as completed."""
         self.stopped = True
-        if self.session is None:
+        if self.call is None:
             self.problem("stop_before_start", f"stop for stream {frame.stream_sid} before start")
             return
         counters.incr("twilio.streams_completed")
-        self.session.end("completed")
+        self.call.end("completed")
 
     def problem(self, code: str, detail: str) -> None:
         """Count and log one bad input (the first few of each kind per stream)."""
@@ -286,11 +285,11 @@ class StreamConnection:
             limit = getattr(self.ws, "max_message_size", 0)
             self.problem("too_large", f"a message over the {limit}-byte transport limit; "
                          "the socket was closed (1009)")
-        if self.session is not None and not self.stopped:
+        if self.call is not None and not self.stopped:
             counters.incr("twilio.streams_interrupted")
             log.warning("call %s: stream ended without stop after %d messages; "
                         "the call is closed as interrupted", self.call_sid, self.frames)
-            self.session.end("interrupted")
+            self.call.end("interrupted")
         log.info("call %s: stream closed: %d messages, %d media, %d dropped, problems %s",
                  self.refused_call_sid or self.call_sid, self.frames, self.media_frames,
                  self.dropped, dict(self.problems) or "none")

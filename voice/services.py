@@ -1,0 +1,134 @@
+"""The process-wide parts of the service, typed, and how they are built.
+
+``build_services`` opens the records store (migrating it and closing calls a
+crash left open), picks the bus, runs the loaders (each returns what it loaded
+and a status; a loader never mutates the container) and wires the call
+registry.  Blueprints reach the running app's parts through
+``current_services()``; tests through ``services_of(app)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, current_app
+
+from voice.bus import Bus, make_bus
+from voice.bus.publisher import QueuedPublisher
+from voice.calls import CallParts, CallRegistry
+from voice.config import Config
+from voice.loading import Loaded, load_playbook, load_sentiment, load_speech
+from voice.records import RecordStore, RecordWriter
+
+if TYPE_CHECKING:
+    from voice.coach import PlaybookWatcher
+    from voice.frustration import UtteranceScorer
+    from voice.transcribe import SpeechEngine
+
+log = logging.getLogger("voice")
+
+EXTENSION_KEY = "voice"
+
+
+@dataclass
+class Services:
+    """Everything that lives for the whole process: records, bus, models, live calls."""
+
+    config: Config
+    store: RecordStore
+    bus: Bus
+    writer: RecordWriter
+    publisher: QueuedPublisher
+    calls: CallRegistry
+    instance_id: str
+    speech: SpeechEngine | None = None
+    speech_status: str = "not loaded"
+    scorer: UtteranceScorer | None = None
+    scorer_status: str = "not loaded"
+    playbook: PlaybookWatcher | None = None
+    playbook_status: str = "not loaded"
+
+    def close(self) -> None:
+        """Shutdown: end live calls, then save and publish what is still queued."""
+        self.calls.stop_heartbeat()
+        self.calls.end_all("interrupted")
+        self.writer.close()
+        self.publisher.close()
+
+
+def new_instance_id() -> str:
+    """``host:pid:random``: names this process as the owner of its live calls."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def _loaded(overrides: dict[str, Any], name: str, load: Any, config: Config) -> Loaded[Any]:
+    """An override given to ``create_app`` (tests pass fakes), else what the loader found."""
+    if name in overrides:
+        value = overrides.pop(name)
+        return Loaded(value, overrides.pop(f"{name}_status", "supplied to create_app"))
+    loaded: Loaded[Any] = load(config)
+    if f"{name}_status" in overrides:
+        return Loaded(loaded.value, overrides.pop(f"{name}_status"))
+    return loaded
+
+
+def build_services(config: Config, **overrides: Any) -> Services:
+    """Open the store and bus, load the models and playbook, wire the call registry.
+
+    ``overrides`` (``store``, ``bus``, ``speech``, ``scorer``, ``playbook`` and
+    their ``*_status``) replace what would be loaded; an unknown name is an error.
+    """
+    store: RecordStore = overrides.pop("store", None) or RecordStore(config.database_url)
+    store.migrate()
+    bus: Bus = overrides.pop("bus", None) or make_bus(config.redis_url)
+    speech = _loaded(overrides, "speech", load_speech, config)
+    scorer = _loaded(overrides, "scorer", load_sentiment, config)
+    playbook = _loaded(overrides, "playbook", load_playbook, config)
+    if overrides:
+        raise TypeError(f"unknown service overrides: {', '.join(sorted(overrides))}")
+    writer = RecordWriter(store)
+    publisher = QueuedPublisher(bus)
+    instance_id = new_instance_id()
+    parts = CallParts(
+        writer=writer,
+        publisher=publisher,
+        speech=speech.value,
+        scorer=scorer.value,
+        playbook=playbook.value,
+        instance_id=instance_id,
+        desk_name=config.desk_name,
+        asr_queue_chunks=config.asr_queue_chunks,
+    )
+    calls = CallRegistry(parts, store)
+    interrupted = calls.close_calls_of_dead_instances()
+    if interrupted:
+        log.warning("closed %d call(s) left open by a crash: %s", len(interrupted), interrupted)
+    return Services(
+        config=config, store=store, bus=bus, writer=writer, publisher=publisher, calls=calls,
+        instance_id=instance_id,
+        speech=speech.value, speech_status=speech.status,
+        scorer=scorer.value, scorer_status=scorer.status,
+        playbook=playbook.value, playbook_status=playbook.status,
+    )
+
+
+def install(app: Flask, services: Services) -> None:
+    """Attach ``services`` to ``app`` (``create_app`` does this once)."""
+    app.extensions[EXTENSION_KEY] = services
+
+
+def services_of(app: Flask) -> Services:
+    """The ``Services`` of ``app`` (tests and scripts holding an app object)."""
+    services = app.extensions[EXTENSION_KEY]
+    assert isinstance(services, Services)
+    return services
+
+
+def current_services() -> Services:
+    """The ``Services`` of the app handling the current request."""
+    return services_of(current_app)
