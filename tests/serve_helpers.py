@@ -11,6 +11,7 @@ Shared by ``tests/test_serving.py`` and ``benchmarks/slow_clients.py``.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import socket
@@ -29,6 +30,8 @@ from voice.twilio.protocol import FrameBuilder
 
 VENV_BIN = Path(sys.executable).parent
 PASSWORD = "loopback-only-Passphrase-7"
+# websocket-client logs every close frame the server sends as an error; hundreds are expected
+logging.getLogger("websocket").setLevel(logging.CRITICAL)
 
 
 def free_port() -> int:
