@@ -124,29 +124,39 @@ class RecordStore:
 
     def open_call(
         self, started: CallStarted, stream_sid: str | None = None, instance_id: str | None = None
-    ) -> None:
-        """Create the call row (or re-open it when the stream reconnects).
+    ) -> bool:
+        """Create the call row (or take it over when a new stream joins a live call).
 
+        A call that has ended stays as it is: nothing a later ``start`` sends
+        reopens it or changes who called or which desk it was.  A live call keeps
+        its first caller, number and desk too; only the stream and owner change.
         Over-long values (a SIP address as the caller, say) are cut to the column
         size rather than refused, so the call is always recorded.
         """
         with self.session() as s:
             call = s.scalar(select(Call).where(Call.call_sid == started.call_sid))
+            if call is not None and call.status != "live":
+                return False
             if call is None:
                 call = Call(call_sid=started.call_sid)
                 s.add(call)
                 if started.started_at:
                     call.started_at = datetime.fromisoformat(started.started_at)
             call.stream_sid = _clip(stream_sid, 64) or call.stream_sid
-            call.from_number = _clip(started.from_number, 255) or call.from_number or ""
-            call.to_number = _clip(started.to_number, 255) or call.to_number or ""
-            call.desk = _clip(started.desk, 120) or call.desk or "front-desk"
+            call.from_number = call.from_number or _clip(started.from_number, 255) or ""
+            call.to_number = call.to_number or _clip(started.to_number, 255) or ""
+            call.desk = call.desk or _clip(started.desk, 120) or "front-desk"
             call.status = "live"
-            call.ended_at = None
             call.instance_id = instance_id
             call.heartbeat_at = utcnow()
             call.transcribed = started.transcribed
             call.simulated = started.simulated
+            return True
+
+    def call_status(self, call_sid: str) -> str | None:
+        """``live``, how the call ended (``completed``, ``interrupted`` ...), or None if unknown."""
+        with self.session() as s:
+            return s.scalar(select(Call.status).where(Call.call_sid == call_sid))
 
     def _call_id(self, s: Session, call_sid: str) -> int:
         call_id = s.scalar(select(Call.id).where(Call.call_sid == call_sid))

@@ -46,8 +46,8 @@ from voice.twilio.protocol import (
 )
 from voice.twilio.signature import (
     STREAM_TOKEN_PARAMETER,
-    call_stream_token_matches,
     require_websocket_signature,
+    stream_token_problem,
 )
 
 if TYPE_CHECKING:
@@ -176,6 +176,11 @@ class StreamConnection:
         if problem is not None:
             self.refuse(frame, problem)
             return
+        ended = self.ended_status(frame.call_sid)
+        if ended is not None:
+            self.refuse(frame, f"the call has already ended ({ended}); a finished call "
+                        "stays finished", code="call_ended")
+            return
         if not frame.media_format.is_phone_mulaw:
             self.audio_ok = False
             self.problem("unsupported_format", f"{frame.media_format}; audio is ignored")
@@ -208,19 +213,31 @@ class StreamConnection:
         token = frame.custom_parameters.get(STREAM_TOKEN_PARAMETER)
         if not token:
             return f"no {STREAM_TOKEN_PARAMETER!r} custom parameter"
-        if not call_stream_token_matches(config.twilio_auth_token, frame.call_sid, token):
-            return f"the {STREAM_TOKEN_PARAMETER!r} custom parameter is not this call's"
+        problem = stream_token_problem(config.twilio_auth_token, frame.call_sid, token)
+        if problem is not None:
+            return f"the {STREAM_TOKEN_PARAMETER!r} custom parameter: {problem}"
         return None
 
-    def refuse(self, frame: Start, problem: str) -> None:
+    def ended_status(self, call_sid: str) -> str | None:
+        """How the call ended, when its record says it has; None for a new or live call."""
+        try:
+            status = self.services.store.call_status(call_sid)
+        except Exception as exc:  # the database is down: the record writer copes later
+            log.warning("call %s: could not read the call's status: %s", call_sid,
+                        exc.__class__.__name__)
+            return None
+        return status if status not in (None, "live") else None
+
+    def refuse(self, frame: Start, problem: str, code: str = "bad_call_token") -> None:
         """Close the socket without opening the call: nothing is recorded."""
         self.stopped = True
         self.refused_call_sid = frame.call_sid
-        counters.incr("twilio.stream.bad_call_token")
+        counters.incr(f"twilio.stream.{code}")
         log.warning("call %s: refused stream %s from %s: %s; closing the socket without "
                     "opening the call", frame.call_sid, frame.stream_sid,
                     request.remote_addr, problem)
-        self.close_socket("stream token does not match the call")
+        self.close_socket("the call has ended" if code == "call_ended"
+                          else "stream token does not match the call")
 
     def close_socket(self, message: str) -> None:
         """Close the WebSocket with a policy-violation code (1008)."""
