@@ -14,9 +14,9 @@ import os
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, jsonify, request
-from markupsafe import escape
+from flask import Flask
 
+from voice import errors
 from voice.config import Config
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def create_app(config: Config | None = None, **services_overrides: Any) -> Flask
 
     sock.init_app(app)
     _register_blueprints(app)
-    _register_errors(app)
+    errors.init_app(app, config.max_request_bytes)
     if config.demo:
         _start_demo(services)
     if not config.testing:
@@ -94,25 +94,3 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(console.bp)
     app.register_blueprint(review.bp)
     app.register_blueprint(api.bp)
-
-
-def _register_errors(app: Flask) -> None:
-    def wants_json() -> bool:
-        return request.path.startswith(("/api/", "/twilio/")) or request.accept_mimetypes.best == (
-            "application/json"
-        )
-
-    @app.errorhandler(404)
-    @app.errorhandler(405)
-    @app.errorhandler(403)
-    @app.errorhandler(400)
-    def http_error(error: Any) -> Any:
-        if wants_json():
-            return jsonify(error=error.name.lower().replace(" ", "_"),
-                           message=error.description), error.code
-        title = escape(f"{error.code} {error.name}")
-        return (
-            f"<!doctype html><title>{title}</title>"
-            f"<h1>{title}</h1><p>{escape(error.description)}</p>",
-            error.code,
-        )

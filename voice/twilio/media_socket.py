@@ -141,6 +141,9 @@ class StreamConnection:
         except ProtocolError as exc:
             self.problem(exc.code, f"{exc.detail} (frame {self.frames})")
             return
+        except Exception as exc:  # whatever a frame does to the parser, the call goes on
+            self.problem("unparseable", f"{exc.__class__.__name__} (frame {self.frames})")
+            return
         gap = self.sequence.observe(getattr(frame, "sequence_number", None))
         if gap is not None:
             self.problem("sequence_gap", f"expected sequenceNumber {gap.expected}, got "
