@@ -92,7 +92,7 @@ def build_services(config: Config, **overrides: Any) -> Services:
     if overrides:
         raise TypeError(f"unknown service overrides: {', '.join(sorted(overrides))}")
     writer = RecordWriter(store)
-    publisher = QueuedPublisher(bus)
+    publisher = QueuedPublisher(bus, maxsize=config.bus_buffer_events)
     instance_id = new_instance_id()
     parts = CallParts(
         writer=writer,
