@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
-from voice import errors
+from voice import errors, logsafe
 from voice.config import Config
 
 if TYPE_CHECKING:
@@ -31,9 +31,7 @@ def create_app(config: Config | None = None, **services_overrides: Any) -> Flask
     from voice.services import build_services, install
 
     config = config or Config.from_env()
-    logging.basicConfig(
-        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logsafe.install(config.log_level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     app = Flask(__name__)
     app.config.update(

@@ -29,6 +29,7 @@ from voice.audio import mulaw_decode
 from voice.calls import FeedResult, now_iso
 from voice.events import CallStarted, Speaker
 from voice.extensions import sock
+from voice.logsafe import mask_number
 from voice.metrics import counters
 from voice.services import current_services
 from voice.twilio import bp
@@ -166,7 +167,7 @@ class StreamConnection:
         elif isinstance(frame, Mark):
             log.info("call %s: mark %r", self.call_sid, frame.name)
         elif isinstance(frame, Dtmf):
-            log.info("call %s: caller pressed %s", self.call_sid, frame.digit)
+            log.info("call %s: caller pressed a key", self.call_sid)  # digits can be PHI
         elif isinstance(frame, Connected):
             log.debug("stream connected: protocol %s %s", frame.protocol, frame.version)
 
@@ -201,7 +202,7 @@ class StreamConnection:
         self.start = frame
         counters.incr("twilio.streams_started")
         log.info("call %s: stream %s started (tracks %s, from %s)", frame.call_sid,
-                 frame.stream_sid, "+".join(frame.tracks), started.from_number or "unknown")
+                 frame.stream_sid, "+".join(frame.tracks), mask_number(started.from_number))
 
     def call_token_problem(self, frame: Start) -> str | None:
         """Why this ``start`` may not open its call, or None when its token is right.

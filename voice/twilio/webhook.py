@@ -18,6 +18,7 @@ import logging
 from flask import Response, request
 from twilio.twiml.voice_response import Dial, Start, VoiceResponse
 
+from voice.logsafe import mask_number
 from voice.metrics import counters
 from voice.services import current_services
 from voice.twilio import bp
@@ -106,7 +107,7 @@ def voice() -> Response:
     )
     counters.incr("twilio.calls_answered")
     log.info("call %s from %s: streaming to the coach and dialling %s",
-             call_sid or "-", parameters["from"] or "unknown", config.desk_number)
+             call_sid or "-", mask_number(parameters["from"]), config.desk_number)
     return _twiml(twiml)
 
 
