@@ -47,6 +47,7 @@ def serve(host: str, port: int, threads: int, demo: bool, dev_server: bool,
     if insecure_dev:
         os.environ["VOICE_INSECURE_DEV"] = "1"
     config = _config()
+    _store(config).engine.dispose()  # a database that is not there stops us here, in one line
     click.echo(f"Call coach on http://{host}:{port}  (console: http://{host}:{port}/console)")
     if dev_server:
         from voice import create_app
@@ -112,11 +113,16 @@ def users() -> None:
     """People who log in to the console and review pages."""
 
 
-def _store():  # noqa: ANN202 - a RecordStore
-    from voice.records import RecordStore
+def _store(config: Config | None = None):  # noqa: ANN202 - a RecordStore
+    """The records store, migrated; an unreachable database is one clear error line."""
+    from voice.records import DatabaseUnreachable, RecordStore
 
-    store = RecordStore(_config().database_url)
-    store.migrate()
+    store = RecordStore((config or _config()).database_url)
+    try:
+        store.migrate()
+    except DatabaseUnreachable as exc:
+        store.engine.dispose()
+        raise click.ClickException(str(exc)) from None
     return store
 
 
@@ -161,6 +167,7 @@ def init(env_file: Path) -> None:
 
     from dotenv import dotenv_values, set_key
 
+    _tighten(env_file)  # before a secret is added to it
     current = dotenv_values(env_file) if env_file.exists() else {}
     added = []
     for name in ("VOICE_SECRET_KEY", "VOICE_API_TOKEN"):
@@ -171,7 +178,7 @@ def init(env_file: Path) -> None:
             os.environ[name] = value
             added.append(name)
     if added:
-        env_file.chmod(0o600)
+        env_file.chmod(0o600)  # set_key rewrites the file under the umask
         click.echo(f"wrote {', '.join(added)} to {env_file}")
     store = _store()
     if not store.list_users():
@@ -179,6 +186,17 @@ def init(env_file: Path) -> None:
         store.add_user("manager", password, "manager")
         click.echo("created the first login -> username: manager  password: " + password)
         click.echo("(add receptionists with: voice users add NAME --role receptionist)")
+
+
+def _tighten(env_file: Path) -> None:
+    """Make ``env_file`` readable by its owner only (0600) whenever it is looser; say so."""
+    if not env_file.exists():
+        return
+    mode = env_file.stat().st_mode & 0o777
+    if mode & 0o077:
+        env_file.chmod(0o600)
+        click.echo(f"tightened {env_file} from {mode:04o} to 0600: it holds secrets, so only "
+                   "its owner may read it")
 
 
 @main.group()

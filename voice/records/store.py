@@ -18,12 +18,13 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, func, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 from sqlalchemy.pool import StaticPool
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from voice.events import CallStarted, FrustrationState, Prompt, Utterance
+from voice.records.reach import DatabaseUnreachable, explain_unreachable
 from voice.records.serialize import call_dict, follow_up_dict, iso, prompt_dict
 from voice.records.tables import (
     Call,
@@ -103,8 +104,11 @@ class RecordStore:
             yield session
 
     def migrate(self) -> None:
-        """Create or upgrade the schema."""
-        migrate(self.engine)
+        """Create or upgrade the schema; ``DatabaseUnreachable`` when it cannot connect."""
+        try:
+            migrate(self.engine)
+        except OperationalError as exc:
+            raise DatabaseUnreachable(explain_unreachable(self.url, exc)) from None
 
     def ping(self) -> bool:
         """Whether the database answers."""
