@@ -60,6 +60,8 @@ def gunicorn_settings(config: Config, bind: str, threads: int) -> dict[str, Any]
         "timeout": 120,
         "graceful_timeout": 30,
         "keepalive": 5,
+        # one control socket path per user: several instances on a box would fight over it
+        "control_socket_disable": True,
     }
 
 
