@@ -15,7 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
+import websocket
 from audio_fixtures import CALLER_WAV, RECEPTIONIST_WAV, read_mulaw_wav
+from conftest import login
 from serve_helpers import (
     EventStreams,
     IdleWebSockets,
@@ -24,9 +26,10 @@ from serve_helpers import (
     login_session,
     timed_get,
 )
-from twilio_helpers import StreamClient, wait_for
+from twilio_helpers import StreamClient, stream_headers, wait_for
 
 from voice.records import RecordStore
+from voice.services import services_of
 from voice.serving import RequestHead
 
 CALL = "CA" + "5" * 32
@@ -76,6 +79,35 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(tmp_path: Path) -> N
                          b"Content-Length: 5000000\r\n\r\n")
             answer = sock.recv(500)
     assert answer.startswith(b"HTTP/1.1 413") and b"application/json" in answer
+
+
+def test_one_login_holds_at_most_its_quota_of_event_streams(app) -> None:
+    client = app.test_client()
+    login(client, services_of(app).store)
+    held = [client.get("/events") for _ in range(4)]
+    assert all(r.status_code == 200 for r in held)
+    refused = client.get("/events")
+    assert refused.status_code == 429 and refused.is_json
+    assert refused.get_json()["error"] == "too_many_streams"
+    held.pop().close()  # a closed tab frees its slot
+    again = client.get("/events")
+    assert again.status_code == 200
+    for response in reversed([*held, again]):  # the test client's contexts unwind in order
+        response.close()
+
+
+def test_a_full_stream_pool_answers_503_at_once_and_healthz_still_answers(tmp_path: Path):
+    with ServeProcess(tmp_path, {"VOICE_STREAM_THREADS": "4"}) as server:
+        idle = IdleWebSockets(server.url, 4).start()
+        try:
+            assert wait_for(lambda: idle.counts["opened"] >= 4, timeout=20)
+            ws_url = server.url.replace("http://", "ws://") + "/twilio/stream"
+            with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+                websocket.create_connection(ws_url, header=stream_headers(), timeout=10)
+            assert refused.value.status_code == 503
+            assert timed_get(server.url + "/healthz")[0] == 200
+        finally:
+            idle.stop()
 
 
 @pytest.mark.slow

@@ -44,8 +44,10 @@ def _stream_key(desk: str) -> str:
     return f"voice:desk:{desk}:events"
 
 
-def _channel(desk: str) -> str:
-    return f"voice:desk:{desk}"
+def _channel(desk: str, db: int = 0) -> str:
+    # Pub/sub channels are server-wide, not per database: name the database, so that
+    # deployments (or test runs) on other databases of one Redis never hear each other.
+    return f"voice:desk:{desk}" if not db else f"voice:db{db}:desk:{desk}"
 
 
 def _seq_key(desk: str) -> str:
@@ -73,7 +75,7 @@ class RedisSubscription(MemorySubscription):
     def __init__(self, bus: RedisBus, desk: str, after: str | None, maxsize: int) -> None:
         super().__init__(bus, desk, maxsize)
         self._pubsub = bus.client.pubsub(ignore_subscribe_messages=True)
-        self._pubsub.subscribe(_channel(desk))
+        self._pubsub.subscribe(_channel(desk, bus.db))
         self._last: tuple[int, int] = (0, 0)
         self._stop = threading.Event()
         start = _id_key(after) if after else None
@@ -98,9 +100,16 @@ class RedisSubscription(MemorySubscription):
         key = _id_key(message_id)
         if key is None or key <= self._last:
             return
+        try:
+            body = json.loads(payload)
+            message = BusMessage(id=message_id, type=body["type"], data=body["data"], seq=seq)
+        except (ValueError, KeyError, TypeError) as exc:  # not ours: skip it, keep listening
+            counters.incr("bus.bad_messages")
+            log.warning("desk %s: skipped a bus message that is not an event (%s)", self.desk,
+                        exc.__class__.__name__)
+            return
         self._last = key
-        body = json.loads(payload)
-        self.offer(BusMessage(id=message_id, type=body["type"], data=body["data"], seq=seq))
+        self.offer(message)
 
     def _listen(self) -> None:
         while not self._stop.is_set():
@@ -116,7 +125,9 @@ class RedisSubscription(MemorySubscription):
             if item and item.get("type") == "message":
                 message_id, _, rest = _text(item["data"]).partition(" ")
                 seq, _, payload = rest.partition(" ")
-                self._deliver(message_id, int(seq) if seq.isdigit() else 0, payload)
+                if not seq.isdigit():  # no sequence number: the rest is the payload
+                    seq, payload = "0", rest
+                self._deliver(message_id, int(seq), payload)
 
     def close(self) -> None:
         """Stop the listener, wait for it, then unsubscribe (idempotent)."""
@@ -140,6 +151,7 @@ class RedisBus:
     def __init__(self, url: str, history: int = 500, subscriber_queue: int = 1000) -> None:
         self.url = url
         self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.db = int(self.client.connection_pool.connection_kwargs.get("db") or 0)
         self._publish = self.client.register_script(_PUBLISH_SCRIPT)
         self._history = history
         self._subscriber_queue = subscriber_queue
@@ -155,7 +167,8 @@ class RedisBus:
         """
         payload = json.dumps({"type": type, "data": data})
         entry_id, seq = self._publish(
-            keys=[_stream_key(desk), _channel(desk), _seq_key(desk), _dedupe_key(dedupe_key)],
+            keys=[_stream_key(desk), _channel(desk, self.db), _seq_key(desk),
+                  _dedupe_key(dedupe_key)],
             args=[self._history, payload, DEDUPE_S])
         return BusMessage(id=_text(entry_id), type=type, data=data, seq=int(seq))
 
