@@ -9,7 +9,9 @@ whether the login is still good (the page asks before it reconnects).
 
 Only the page redirects a stranger to the login form: the stream and the JSON
 endpoints answer 401 JSON, so EventSource, ``fetch`` and scripts see a clear
-status instead of following a redirect to an HTML form.
+status instead of following a redirect to an HTML form.  One login holds at
+most ``VOICE_EVENTS_PER_LOGIN`` streams (``quota``); past that ``/events``
+answers 429 JSON with ``Retry-After``.
 """
 
 from __future__ import annotations
