@@ -7,6 +7,7 @@ lacks them; with ``VOICE_REQUIRE_ALL=1`` (set by ``.ci/run``) they fail instead.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 from collections.abc import Iterator
@@ -159,8 +160,30 @@ def live_server(app) -> Iterator[LiveServer]:  # noqa: ANN001
         yield server
 
 
-def login(client, store, username: str = "desk", role: str = "receptionist") -> None:  # noqa: ANN001
-    """Create ``username`` and log the test client in."""
-    store.add_user(username, "correct-horse", role)
-    response = client.post("/login", data={"username": username, "password": "correct-horse"})
+PASSWORD = "correct-horse-battery"
+CSRF_META = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|name="csrf-token" content="([^"]+)"')
+
+
+def csrf_token_of(client, path: str = "/login") -> str:  # noqa: ANN001
+    """A CSRF token for ``client``'s session, read from a page as a browser would."""
+    html = client.get(path).get_data(as_text=True)
+    found = CSRF_META.search(html)
+    assert found, f"no CSRF token on {path}"
+    return found.group(1) or found.group(2)
+
+
+def login(client, store, username: str = "desk", role: str = "receptionist",  # noqa: ANN001
+          desks: tuple[str, ...] | None = None) -> None:
+    """Create ``username`` (a receptionist works ``front-desk``) and log the test client in."""
+    if desks is None:
+        desks = ("front-desk",) if role == "receptionist" else ()
+    store.users.add(username, PASSWORD, role, list(desks))
+    response = client.post("/login", data={"username": username, "password": PASSWORD,
+                                           "csrf_token": csrf_token_of(client)})
+    assert response.status_code == 302, response.data
+
+
+def logout(client) -> None:  # noqa: ANN001
+    """Log the test client out the way the page does (POST with the CSRF token)."""
+    response = client.post("/logout", data={"csrf_token": csrf_token_of(client, "/login")})
     assert response.status_code == 302, response.data

@@ -1,4 +1,4 @@
-from conftest import login
+from conftest import PASSWORD, csrf_token_of, login, logout
 
 from voice.events import CallStarted, Utterance
 from voice.services import services_of
@@ -58,14 +58,16 @@ def test_bad_paging_is_a_clear_400(client):
     assert "limit" in response.get_json()["message"]
 
 
-def test_logged_in_manager_may_read_the_api_but_a_receptionist_may_not(app, client):
+def test_a_receptionist_login_reads_only_her_desks_calls_and_a_manager_all(app, client):
     seed_call(app)
     store = services_of(app).store
-    login(client, store, "desk", "receptionist")
-    assert client.get("/api/calls").status_code == 403
-    client.get("/logout")
+    login(client, store, "north-desk", "receptionist", desks=("north",))
+    assert client.get("/api/calls").get_json()["calls"] == []
+    assert client.get("/api/calls/CA100").status_code == 404
+    assert client.post("/api/simulate", json={}).status_code in (400, 403)
+    logout(client)
     login(client, store, "boss", "manager")
-    assert client.get("/api/calls").status_code == 200
+    assert [c["call_sid"] for c in client.get("/api/calls").get_json()["calls"]] == ["CA100"]
 
 
 def test_healthz_says_what_is_loaded_and_what_is_missing(client):
@@ -92,16 +94,18 @@ def test_healthz_detail_is_for_managers_not_receptionists(app, client):
 
 
 def test_login_page_rejects_a_wrong_password(app, client):
-    services_of(app).store.add_user("desk", "correct-horse", "receptionist")
-    response = client.post("/login", data={"username": "desk", "password": "wrong"})
+    services_of(app).store.users.add("desk", PASSWORD, "receptionist")
+    response = client.post("/login", data={"username": "desk", "password": "wrong",
+                                           "csrf_token": csrf_token_of(client)})
     assert response.status_code == 401
     assert b"Wrong username or password" in response.data
 
 
 def test_login_does_not_redirect_off_site(app, client):
-    services_of(app).store.add_user("desk", "correct-horse", "receptionist")
+    services_of(app).store.users.add("desk", PASSWORD, "receptionist")
     response = client.post(
-        "/login?next=https://evil.example/", data={"username": "desk", "password": "correct-horse"}
+        "/login?next=https://evil.example/",
+        data={"username": "desk", "password": PASSWORD, "csrf_token": csrf_token_of(client)},
     )
     assert response.headers["Location"].endswith("/console")
 

@@ -48,9 +48,12 @@ def test_console_shows_a_live_call_and_records_done(browser, config: Config,  # 
                                                     tmp_path: Path) -> None:
     app = create_app(config, scorer=FakeScorer())
     store = services_of(app).store
-    store.add_user("jenny", "front-desk-pass", "receptionist")
+    store.users.add("jenny", "front-desk-pass", "receptionist", ["front-desk"])
     with LiveServer(app) as server:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
+        blocked: list[str] = []  # what the Content-Security-Policy refused, if anything
+        page.on("console", lambda m: blocked.append(m.text)
+                if "Content Security Policy" in m.text else None)
         log_in_to_console(page, server.url)
         assert page.is_visible("#idle")
 
@@ -63,11 +66,10 @@ def test_console_shows_a_live_call_and_records_done(browser, config: Config,  # 
         call = page.locator(f"#call-{sid}")
         call.wait_for(timeout=30_000)
         assert call.locator(".caller-number").inner_text().startswith("+15550178834")
-        page.wait_for_function(
-            f"document.querySelector('#call-{sid}').dataset.level !== 'calm'", timeout=60_000)
+        # locator waits, not wait_for_function: the page's CSP (no eval) refuses the latter
+        page.locator(f"#call-{sid}:not([data-level=calm])").wait_for(timeout=60_000)
         assert int(call.locator(".meter").get_attribute("aria-valuenow")) > 0
-        page.wait_for_function(
-            f"document.querySelectorAll('#call-{sid} .prompt').length >= 3", timeout=60_000)
+        call.locator(".prompt").nth(2).wait_for(timeout=60_000)
 
         on_page = call.locator(".prompt").evaluate_all("cs => cs.map(c => c.dataset.promptId)")
         shown = wait_for(lambda: (ids := [p["id"] for p in store.get_call(sid)["prompts"]])
@@ -82,13 +84,18 @@ def test_console_shows_a_live_call_and_records_done(browser, config: Config,  # 
         recorded = {p["id"]: p for p in store.get_call(sid)["prompts"]}[newest_id]
         assert (recorded["status"], recorded["acted_by"]) == ("done", "jenny")
 
-        page.wait_for_function(f"document.querySelectorAll('#call-{sid} .transcript .line')"
-                               ".length >= 4")
+        call.locator(".transcript .line").nth(3).wait_for()
         shot = tmp_path / "console.png"
         page.screenshot(path=str(shot), full_page=True)
         shutil.copy(shot, "/tmp/console.png")
         level = call.get_attribute("data-level")
         assert level in LEVEL_ORDER[1:]
+        assert blocked == [], blocked
+
+        page.click("button:has-text('Log out')")  # a POST with the CSRF token
+        page.wait_for_url("**/login")
+        page.goto(f"{server.url}/console")
+        assert "/login?next=" in page.url  # the login is gone
         page.close()
 
 
@@ -100,7 +107,7 @@ def test_console_reconnects_after_a_502_and_a_restart_then_says_the_login_expire
 
     app = create_app(config, scorer=FakeScorer())
     svc = services_of(app)
-    svc.store.add_user("jenny", "front-desk-pass", "receptionist")
+    svc.store.users.add("jenny", "front-desk-pass", "receptionist", ["front-desk"])
     streams = []
     real_subscribe = MemoryBus.subscribe
 
@@ -130,8 +137,7 @@ def test_console_reconnects_after_a_502_and_a_restart_then_says_the_login_expire
         cut_streams()
         page.wait_for_selector("#conn[data-state=lost]")
         # the browser's own retry got the 502 and gave up; the page waits, then tries again
-        page.wait_for_function("document.getElementById('conn').textContent"
-                               ".startsWith('Reconnecting in')", timeout=15_000)
+        page.locator("#conn", has_text="Reconnecting in").wait_for(timeout=15_000)
         page.unroute("**/events*")
         page.wait_for_selector("#conn[data-state=live]", timeout=30_000)
         assert "last_event_id=" in urls[-1]  # the page carried its place across

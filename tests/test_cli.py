@@ -22,17 +22,37 @@ def test_init_fills_empty_placeholders_and_creates_the_first_manager(tmp_path, m
     assert dotenv_values(env) == values, "a second init changes nothing"
 
 
-def test_users_add_list_and_remove(tmp_path, monkeypatch):
+def test_users_add_list_desks_and_remove(tmp_path, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'voice.db'}")
+    monkeypatch.delenv("VOICE_USER_PASSWORD", raising=False)
     runner = CliRunner()
     added = runner.invoke(main, ["users", "add", "pat", "--role", "manager"],
-                          input="long-password\nlong-password\n")
+                          input="a-long-password\na-long-password\n")
     assert added.exit_code == 0, added.output
-    assert "pat\tmanager" in runner.invoke(main, ["users", "list"]).output
+    desk = runner.invoke(main, ["users", "add", "jo", "--desk", "north", "--desk", "south"],
+                         input="a-long-password\na-long-password\n")
+    assert desk.exit_code == 0 and "north, south" in desk.output, desk.output
+    listing = runner.invoke(main, ["users", "list"]).output
+    assert "pat\tmanager" in listing and "jo\treceptionist\tnorth,south" in listing
+    moved = runner.invoke(main, ["users", "desks", "jo", "east"])
+    assert moved.exit_code == 0 and "jo\treceptionist\teast" in runner.invoke(
+        main, ["users", "list"]).output
     short = runner.invoke(main, ["users", "add", "sam"], input="short\nshort\n")
-    assert short.exit_code != 0 and "8 characters" in short.output
+    assert short.exit_code != 0 and "12 characters" in short.output
     assert runner.invoke(main, ["users", "remove", "pat"]).exit_code == 0
     assert runner.invoke(main, ["users", "remove", "pat"]).exit_code != 0
+
+
+def test_users_add_takes_the_password_from_voice_user_password(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'voice.db'}")
+    monkeypatch.setenv("VOICE_USER_PASSWORD", "scripted-pass-phrase")
+    monkeypatch.setenv("VOICE_DESK_NAME", "reception")
+    result = CliRunner().invoke(main, ["users", "add", "kim"], input="")
+    assert result.exit_code == 0 and "at reception" in result.output, result.output
+    from voice.records import RecordStore
+
+    assert RecordStore(f"sqlite:///{tmp_path / 'voice.db'}").users.check_login(
+        "kim", "scripted-pass-phrase").desks == ("reception",)
 
 
 def test_bad_configuration_is_reported_naming_the_variable(tmp_path, monkeypatch):

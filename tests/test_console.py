@@ -7,8 +7,8 @@ import socket
 import time
 
 import pytest
-from conftest import LiveServer, login
-from sim_helpers import FakeScorer, play, wait_for
+from conftest import LiveServer, csrf_token_of, login
+from sim_helpers import FakeScorer, wait_for
 
 from voice import create_app
 from voice.bus import MemoryBus
@@ -179,8 +179,10 @@ def test_snapshot_shows_a_call_already_running(desk_client, svc) -> None:  # noq
     assert call["frustration"]["level"] in ("calm", "tense", "upset", "escalating")
 
 
-def test_desk_query_picks_another_desk(desk_client, svc) -> None:  # noqa: ANN001
-    stream = Stream(desk_client.get("/events?desk=back-office"))
+def test_desk_query_picks_another_desk_she_works(app, svc) -> None:  # noqa: ANN001
+    client = app.test_client()
+    login(client, svc.store, "two-desks", desks=("front-desk", "back-office"))
+    stream = Stream(client.get("/events?desk=back-office"))
     stream.events(1)
     svc.bus.publish("front-desk", "prompt", {"n": 1})
     message = svc.bus.publish("back-office", "prompt", {"n": 2})
@@ -189,15 +191,16 @@ def test_desk_query_picks_another_desk(desk_client, svc) -> None:  # noqa: ANN00
 
 
 def _acted_prompt(app, client):  # noqa: ANN001, ANN202
-    sid = play(app, "billing_dispute")
-    prompt = services_of(app).store.get_call(sid)["prompts"][0]
-    with client.session_transaction() as session:
-        token = session.get("csrf_token")
-    if token is None:
-        client.get("/console")
-        with client.session_transaction() as session:
-            token = session["csrf_token"]
-    return sid, prompt, token
+    """A live call on front-desk with one prompt card, and the client's CSRF token."""
+    from voice.events import Prompt
+
+    svc = services_of(app)
+    sid = f"CAlive{len(svc.calls.live())}"
+    call = svc.calls.open(CallStarted(sid, "+15550001", desk="front-desk"), with_audio=False)
+    call.recorder.prompt(Prompt(sid, "calm_ask_name", "calm", "Take their name", "why", 1))
+    assert call.recorder.flush(5)
+    prompt = svc.store.get_call(sid)["prompts"][0]
+    return sid, prompt, csrf_token_of(client, "/console")
 
 
 def test_done_is_recorded_and_announced(app, desk_client, svc) -> None:  # noqa: ANN001
@@ -329,13 +332,9 @@ def test_a_stalled_reader_never_blocks_publishing(desk_client, svc) -> None:  # 
     assert svc.bus.subscriber_count("front-desk") == 0
 
 
-def _session_cookie(app, user: dict) -> str:  # noqa: ANN001
-    return app.session_interface.get_signing_serializer(app).dumps({"user": user})
-
-
-def test_a_vanished_browser_ends_its_stream(app, svc) -> None:  # noqa: ANN001
+def test_a_vanished_browser_ends_its_stream(app, svc, desk_client) -> None:  # noqa: ANN001
     assert isinstance(svc.bus, MemoryBus)
-    cookie = _session_cookie(app, {"username": "desk", "role": "receptionist"})
+    cookie = desk_client.get_cookie("session").value
     with LiveServer(app) as server:
         sock = socket.create_connection(("127.0.0.1", server.port))
         sock.sendall(f"GET /events HTTP/1.1\r\nHost: x\r\nCookie: session={cookie}\r\n\r\n"
@@ -374,9 +373,7 @@ def test_done_on_a_live_call_reaches_its_coach(svc, desk_client) -> None:  # noq
     live = svc.calls.open(CallStarted("CAack", "+15550001"), with_audio=False)
     live.recorder.prompt(Prompt("CAack", "calm_ask_name", "calm", "Take their name", "why", 1))
     assert live.recorder.flush(5)
-    desk_client.get("/console")
-    with desk_client.session_transaction() as cookie:
-        token = cookie["csrf_token"]
+    token = csrf_token_of(desk_client, "/console")
     response = desk_client.post("/console/calls/CAack/prompts/calm_ask_name",
                                 json={"action": "done"}, headers={"X-CSRF-Token": token})
     assert response.status_code == 200, response.data

@@ -95,16 +95,6 @@ def test_topic_trends_count_calls_per_week(store):
     assert trends["other"]["calls"] == 1
 
 
-def test_users_log_in_with_the_right_password_only(store):
-    store.add_user("pat", "long-enough", "manager")
-    assert store.check_login("pat", "long-enough") == {"username": "pat", "role": "manager"}
-    assert store.check_login("pat", "wrong-password") is None
-    with pytest.raises(RecordError):
-        store.add_user("x", "short", "manager")
-    with pytest.raises(RecordError):
-        store.add_user("x", "long-enough", "admin")
-
-
 def test_writer_keeps_writes_while_the_database_is_gone_and_replays_them(tmp_path: Path):
     db = tmp_path / "voice.db"
     store = RecordStore(f"sqlite:///{db}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import login
+from conftest import csrf_token_of, login
 from sim_helpers import play
 
 from voice.review.curve import frustration_svg
@@ -34,8 +34,7 @@ def calls(app) -> dict[str, str]:  # noqa: ANN001
 
 
 def _csrf(client) -> str:  # noqa: ANN001
-    with client.session_transaction() as session:
-        return session["csrf_token"]
+    return csrf_token_of(client, "/review")
 
 
 def test_review_needs_a_manager(app, store, calls) -> None:  # noqa: ANN001
@@ -46,7 +45,7 @@ def test_review_needs_a_manager(app, store, calls) -> None:  # noqa: ANN001
     assert desk.get("/review").status_code == 403
     assert desk.get(f"/review/calls/{calls['tense']}").status_code == 403
     assert desk.post(f"/review/calls/{calls['tense']}/follow-ups/1",
-                     data={"op": "close"}).status_code == 403
+                     data={"op": "close", "csrf_token": csrf_token_of(desk)}).status_code == 403
 
 
 def test_list_shows_flagged_calls_and_toggles_to_all(manager, store, calls) -> None:  # noqa: ANN001

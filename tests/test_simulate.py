@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-from conftest import LiveServer, login
+from conftest import LiveServer, csrf_token_of, login
 from sim_helpers import play, scenario_path, wait_for
 
 from voice.scenario import load_scenario, shipped_scenarios
@@ -43,7 +43,9 @@ def test_api_needs_the_token_or_a_manager(app, client, svc) -> None:  # noqa: AN
                         headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401
     login(client, svc.store, "desk", "receptionist")
-    assert client.post("/api/simulate", json=billing_json()).status_code == 403
+    assert client.post("/api/simulate", json=billing_json()).status_code == 400  # no CSRF token
+    assert client.post("/api/simulate", json=billing_json(),
+                       headers={"X-CSRF-Token": csrf_token_of(client)}).status_code == 403
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ log = logging.getLogger("voice")
 
 def create_app(config: Config | None = None, **services_overrides: Any) -> Flask:
     """Build the app; ``services_overrides`` replace loaded parts (tests use fakes)."""
+    from voice.auth import init_auth
     from voice.extensions import sock
     from voice.services import build_services, install
 
@@ -37,9 +38,7 @@ def create_app(config: Config | None = None, **services_overrides: Any) -> Flask
     app.config.update(
         SECRET_KEY=config.secret_key,
         TESTING=config.testing,
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=config.session_hours),
         # The transport allows 4x the frame limit so a merely oversized frame is skipped
         # (and counted) by the stream handler instead of closing the call's socket.
         SOCK_SERVER_OPTIONS={"ping_interval": 25, "max_message_size": 4 * config.max_frame_bytes},
@@ -49,7 +48,7 @@ def create_app(config: Config | None = None, **services_overrides: Any) -> Flask
     if not config.testing and not os.environ.get("VOICE_SECRET_KEY"):
         log.warning("VOICE_SECRET_KEY is unset: logins last only until the next restart "
                     "(run `voice init` to write one to .env)")
-    if not config.testing and not services.store.list_users():
+    if not config.testing and not services.store.users.list_all():
         log.warning("no logins exist yet: run `voice init` (creates a manager) or "
                     "`voice users add NAME --role receptionist`")
     install(app, services)
@@ -62,6 +61,7 @@ def create_app(config: Config | None = None, **services_overrides: Any) -> Flask
                         "(set it, or VOICE_INSECURE_DEV=1 for local development)")
 
     sock.init_app(app)
+    init_auth(app, config)
     _register_blueprints(app)
     errors.init_app(app, config.max_request_bytes)
     if config.demo:

@@ -126,36 +126,89 @@ def _store(config: Config | None = None):  # noqa: ANN202 - a RecordStore
     return store
 
 
+def _users():  # noqa: ANN202 - a UserStore
+    return _store().users
+
+
 @users.command("add")
 @click.argument("username")
 @click.option("--role", type=click.Choice(["receptionist", "manager"]), default="receptionist",
               show_default=True)
-@click.password_option(envvar="VOICE_USER_PASSWORD", help="At least 8 characters.")
-def users_add(username: str, role: str, password: str) -> None:
-    """Create a user (or reset their password and role)."""
-    from voice.records import RecordError
+@click.option("--desk", "desks", multiple=True,
+              help="A desk she works (repeatable); a receptionist sees only her desks' calls. "
+                   "Default for a new receptionist: VOICE_DESK_NAME.")
+@click.password_option(envvar="VOICE_USER_PASSWORD",
+                       help="12+ characters, not a common one (default: VOICE_USER_PASSWORD, "
+                            "else asked).")
+def users_add(username: str, role: str, desks: tuple[str, ...], password: str) -> None:
+    """Create a user, or reset their password and role (ends their logins).
 
+    The password comes from VOICE_USER_PASSWORD when set (for scripts), else it is asked.
+    """
+    from voice.records.users import UserError
+
+    store = _users()
+    known = {u["username"] for u in store.list_all()}
+    wanted: list[str] | None = list(desks) or None
+    if wanted is None and role == "receptionist" and username not in known:
+        wanted = [_config().desk_name]
     try:
-        _store().add_user(username, password, role)
-    except RecordError as exc:
+        user = store.add(username, password, role, wanted)
+    except UserError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"user {username} ({role}) saved")
+    where = f" at {', '.join(user.desks)}" if user.desks else ""
+    click.echo(f"user {username} ({role}){where} saved")
 
 
 @users.command("list")
 def users_list() -> None:
-    """List users and their roles."""
-    for user in _store().list_users():
-        click.echo(f"{user['username']}\t{user['role']}")
+    """List users, their roles, desks and live API tokens."""
+    for user in _users().list_all():
+        desks = ",".join(user["desks"]) or "-"
+        click.echo(f"{user['username']}\t{user['role']}\t{desks}\ttokens={user['tokens']}")
 
 
 @users.command("remove")
 @click.argument("username")
 def users_remove(username: str) -> None:
-    """Delete a user."""
-    if not _store().remove_user(username):
+    """Delete a user (their logins and API tokens stop working at once)."""
+    if not _users().remove(username):
         raise click.ClickException(f"no user {username}")
     click.echo(f"user {username} removed")
+
+
+@users.command("desks")
+@click.argument("username")
+@click.argument("desks", nargs=-1, required=True)
+def users_desks(username: str, desks: tuple[str, ...]) -> None:
+    """Set the desks USERNAME works (replaces the old list)."""
+    from voice.records.users import UserError
+
+    try:
+        user = _users().set_desks(username, desks)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"user {username} works {', '.join(user.desks)}")
+
+
+@users.command("token")
+@click.argument("username")
+@click.option("--revoke", is_flag=True, help="Revoke every token of USERNAME instead.")
+def users_token(username: str, revoke: bool) -> None:
+    """Print a new API token for USERNAME on the last line (scoped by their role and desks)."""
+    from voice.records.users import UserError
+
+    store = _users()
+    try:
+        if revoke:
+            click.echo(f"revoked {store.revoke_tokens(username)} token(s) of {username}")
+            return
+        token = store.issue_token(username)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"new API token for {username} (shown once; send it as "
+               "Authorization: Bearer <token>; revoke with --revoke):")
+    click.echo(token)
 
 
 @main.command("init")
@@ -181,9 +234,9 @@ def init(env_file: Path) -> None:
         env_file.chmod(0o600)  # set_key rewrites the file under the umask
         click.echo(f"wrote {', '.join(added)} to {env_file}")
     store = _store()
-    if not store.list_users():
-        password = secrets.token_urlsafe(9)
-        store.add_user("manager", password, "manager")
+    if not store.users.list_all():
+        password = secrets.token_urlsafe(12)
+        store.users.add("manager", password, "manager")
         click.echo("created the first login -> username: manager  password: " + password)
         click.echo("(add receptionists with: voice users add NAME --role receptionist)")
 

@@ -57,6 +57,21 @@ def _url(env: dict[str, str], name: str, schemes: tuple[str, ...]) -> str | None
     return raw
 
 
+def _rate(env: dict[str, str], name: str, default: str) -> str:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    from limits import parse_many
+
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{name}={raw!r} is not a rate limit (like '5 per minute;20 per hour')"
+        ) from None
+    return raw
+
+
 def _desk_number(env: dict[str, str]) -> str:
     raw = (env.get("VOICE_DESK_NUMBER") or "").strip()
     if not raw:
@@ -106,6 +121,10 @@ class Config:
     log_level: str = "INFO"
     demo: bool = False
     demo_speed: float = 1.0
+    session_idle_minutes: float = 60.0
+    session_hours: float = 12.0
+    login_limit_user: str = "5 per minute;20 per hour"
+    login_limit_address: str = "30 per 10 minutes"
     testing: bool = False
 
     @classmethod
@@ -160,6 +179,10 @@ class Config:
             log_level=log_level,
             demo=_flag(env, "VOICE_DEMO"),
             demo_speed=_number(env, "VOICE_DEMO_SPEED", 1.0, 0.1, 100.0),
+            session_idle_minutes=_number(env, "VOICE_SESSION_IDLE_MINUTES", 60.0, 10.0, 24 * 60),
+            session_hours=_number(env, "VOICE_SESSION_HOURS", 12.0, 0.1, 24 * 31),
+            login_limit_user=_rate(env, "VOICE_LOGIN_LIMIT_USER", "5 per minute;20 per hour"),
+            login_limit_address=_rate(env, "VOICE_LOGIN_LIMIT_ADDRESS", "30 per 10 minutes"),
         )
 
     @classmethod
@@ -185,6 +208,11 @@ class Config:
         if unknown:
             raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
         return replace(self, **overrides)
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Whether cookies get the ``Secure`` flag (the public URL is https)."""
+        return bool(self.public_url and self.public_url.startswith("https://"))
 
     @property
     def webhooks_open(self) -> bool:

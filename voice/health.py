@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
-from voice.auth import ROLE_RANK, bearer_ok, current_user
+from voice.auth.identity import bearer_person, current_person
 from voice.metrics import counters
 from voice.services import current_services
 
@@ -48,9 +48,6 @@ def healthz() -> Any:
 
 
 def may_see_detail() -> bool:
-    """Whether this caller may see what is loaded: the API token or a manager's login."""
-    if bearer_ok():
-        return True
-    user = current_user()
-    role = getattr(user, "role", None) or (user.get("role") if isinstance(user, dict) else None)
-    return ROLE_RANK.get(role or "", 0) >= ROLE_RANK["manager"]
+    """Whether this caller may see what is loaded: the API token, or a manager's login or token."""
+    person = bearer_person() or current_person()
+    return person is not None and person.has_role("manager")

@@ -17,9 +17,7 @@ answers 429 JSON with ``Retry-After``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -29,20 +27,20 @@ from flask import (
     jsonify,
     render_template,
     request,
+    session,
     stream_with_context,
-    url_for,
 )
+from werkzeug.exceptions import HTTPException
 
-from voice.auth import ROLE_RANK, current_user, login_required
-from voice.console.csrf import check_csrf, csrf_token
+from voice.auth import json_login_required, login_required
+from voice.auth.identity import LOGIN_AT, still_valid
+from voice.auth.scope import check_call_action, page_desk
 from voice.console.quota import StreamQuota
 from voice.console.sse import ClosingOnce, desk_snapshot, event_stream
 from voice.records.store import PROMPT_ACTIONS, RecordError
 from voice.services import current_services
 
 log = logging.getLogger(__name__)
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 bp = Blueprint(
     "console",
@@ -53,36 +51,18 @@ bp = Blueprint(
 )
 
 
-@bp.app_context_processor
-def _inject_csrf() -> dict[str, Any]:
-    return {"csrf_token": csrf_token}
-
-
-def json_login_required(role: str = "receptionist") -> Callable[[F], F]:
-    """Like ``login_required`` but for the stream and JSON endpoints: 401/403 JSON, no redirect."""
-
-    def decorate(view: F) -> F:
-        @wraps(view)
-        def wrapped(*args: Any, **kwargs: Any) -> Any:
-            user = current_user()
-            if user is None:
-                return jsonify(
-                    error="unauthorized",
-                    message="not logged in: log in again",
-                    login_url=url_for("auth.login"),
-                ), 401
-            if ROLE_RANK.get(user.get("role"), 0) < ROLE_RANK[role]:
-                return jsonify(error="forbidden", message=f"needs the {role} role"), 403
-            g.user = user
-            return view(*args, **kwargs)
-
-        return wrapped  # type: ignore[return-value]
-
-    return decorate
+@bp.errorhandler(403)
+@bp.errorhandler(404)
+def _json_error(error: HTTPException) -> Any:
+    """The stream and JSON endpoints answer errors in JSON; the page keeps the HTML page."""
+    if request.endpoint == "console.index":
+        return error
+    name = "forbidden" if error.code == 403 else "not_found"
+    return jsonify(error=name, message=error.description), error.code
 
 
 def _desk() -> str:
-    return (request.args.get("desk") or "").strip() or current_services().config.desk_name
+    return page_desk(g.user, request.args.get("desk"))
 
 
 @bp.get("/console")
@@ -96,7 +76,7 @@ def index() -> str:
 @json_login_required("receptionist")
 def session_status() -> Any:
     """Whether the login is still good: 200 with the user, else 401 JSON."""
-    return jsonify(ok=True, username=g.user["username"], role=g.user["role"])
+    return jsonify(ok=True, username=g.user.username, role=g.user.role)
 
 
 @bp.get("/events")
@@ -107,10 +87,10 @@ def events() -> Response:
     desk = _desk()
     cap = svc.config.events_per_login
     quota = current_app.extensions.setdefault("voice.event_streams", StreamQuota())
-    release = quota.acquire(g.user["username"], cap)
+    release = quota.acquire(g.user.username, cap)
     if release is None:
         log.warning("login %s: refused an /events stream past the cap of %d",
-                    g.user["username"], cap)
+                    g.user.username, cap)
         response = jsonify(error="too_many_streams",
                            message=f"this login already has {cap} live streams open; "
                                    "close a console tab")
@@ -118,11 +98,15 @@ def events() -> Response:
         response.headers["Retry-After"] = "10"
         return response
     last_id = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or None
+    person, login_at = g.user, session.get(LOGIN_AT)
     try:
         subscription = ClosingOnce(svc.bus.subscribe(desk, after=last_id), on_close=release)
     except Exception:
         release()
         raise
+
+    def allowed() -> bool:
+        return still_valid(person, login_at, desk)
 
     def snapshot() -> dict:
         return desk_snapshot(svc.store, desk)
@@ -130,7 +114,8 @@ def events() -> Response:
     heartbeat = float(current_app.config.get("SSE_HEARTBEAT_S", 15.0))
     # an id the bus no longer knows (a restart, trimmed history) replays nothing: start over
     body = event_stream(
-        subscription, snapshot, heartbeat_s=heartbeat, send_snapshot=not subscription.resumed
+        subscription, snapshot, heartbeat_s=heartbeat, send_snapshot=not subscription.resumed,
+        allowed=allowed, recheck_s=float(current_app.config.get("SSE_RECHECK_S", heartbeat)),
     )
     response = Response(stream_with_context(body), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
@@ -142,8 +127,9 @@ def events() -> Response:
 @bp.post("/console/calls/<call_sid>/prompts/<prompt_id>")
 @json_login_required("receptionist")
 def act_on_prompt(call_sid: str, prompt_id: str) -> Any:
-    """Record that the receptionist ticked a prompt done or dismissed it."""
-    check_csrf()
+    """Record that the receptionist ticked a prompt done or dismissed it (live calls only)."""
+    svc = current_services()
+    desk = check_call_action(g.user, svc.store, call_sid)
     body = request.get_json(silent=True)
     if body is None:
         action = request.form.get("action", "")
@@ -155,16 +141,14 @@ def act_on_prompt(call_sid: str, prompt_id: str) -> Any:
         ), 400
     if action not in PROMPT_ACTIONS:
         return jsonify(error="bad_request", message="action must be done or dismissed"), 400
-    svc = current_services()
     try:
-        prompt = svc.store.act_on_prompt(call_sid, prompt_id, action, g.user["username"])
+        prompt = svc.store.act_on_prompt(call_sid, prompt_id, action, g.user.username)
     except RecordError as exc:
         return jsonify(error="not_found", message=str(exc)), 404
     live = svc.calls.get(call_sid)
     if live is not None:
         live.acknowledge_prompt(prompt_id, action)
-    desk = live.desk if live is not None else _desk()
-    update = {"call_sid": call_sid, "id": prompt_id, "status": action, "by": g.user["username"]}
+    update = {"call_sid": call_sid, "id": prompt_id, "status": action, "by": g.user.username}
     try:
         svc.bus.publish(desk, "prompt_update", update)
     except Exception as exc:  # the record is written; other consoles catch up on reload

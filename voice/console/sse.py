@@ -113,6 +113,8 @@ def event_stream(
     heartbeat_s: float = 15.0,
     poll_s: float = 1.0,
     send_snapshot: bool = True,
+    allowed: Callable[[], bool] | None = None,
+    recheck_s: float = 15.0,
 ) -> Iterator[str]:
     """Yield SSE text until the client goes away; always closes ``subscription``.
 
@@ -120,6 +122,8 @@ def event_stream(
     not resume the reader), and again whenever messages went missing: this reader
     fell so far behind that the bus dropped some for it, or the desk's sequence
     jumped (``BusMessage.seq``: a publish lost upstream, a Redis reconnect).
+    ``allowed`` is asked every ``recheck_s``: once it says no (logged out, removed,
+    moved off the desk) the stream ends, and the page's reconnect meets the login check.
     """
     try:
         yield f"retry: {RETRY_MS}\n\n"
@@ -127,8 +131,12 @@ def event_stream(
             yield sse_message("snapshot", snapshot())
         dropped = subscription.dropped
         last_seq = 0
-        last_write = time.monotonic()
+        last_write = last_check = time.monotonic()
         while True:
+            if allowed is not None and time.monotonic() - last_check >= recheck_s:
+                last_check = time.monotonic()
+                if not allowed():
+                    return
             message = subscription.get(timeout=min(poll_s, heartbeat_s))
             missed = subscription.dropped != dropped
             if message is not None and message.seq:

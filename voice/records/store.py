@@ -1,7 +1,8 @@
 """The records store: the only code that opens a database session.
 
 ``RecordStore`` writes calls, utterances, frustration points, prompts and
-follow-ups, and reads them back as plain dicts for the API and review pages.
+follow-ups, and reads them back as plain dicts for the API and review pages;
+its ``users`` (``records.users.UserStore``) holds logins, desks and API tokens.
 While a call runs, writes go through ``writer.RecordWriter`` so the call never
 waits on the database.
 """
@@ -9,7 +10,7 @@ waits on the database.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timedelta
@@ -21,24 +22,22 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 from sqlalchemy.pool import StaticPool
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from voice.events import CallStarted, FrustrationState, Prompt, Utterance
 from voice.records.reach import DatabaseUnreachable, explain_unreachable
-from voice.records.serialize import call_dict, follow_up_dict, iso, prompt_dict
+from voice.records.serialize import call_dict, follow_up_dict, prompt_dict
 from voice.records.tables import (
     Call,
     FollowUp,
     FrustrationPoint,
     PromptRow,
-    User,
     UtteranceRow,
     utcnow,
 )
+from voice.records.users import UserStore
 
 log = logging.getLogger(__name__)
 
-ROLES = ("receptionist", "manager")
 PROMPT_ACTIONS = ("done", "dismissed")
 
 
@@ -96,6 +95,7 @@ class RecordStore:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.users = UserStore(self.session)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -348,6 +348,12 @@ class RecordStore:
 
     # --- reads ---------------------------------------------------------------------
 
+    def call_desk_status(self, call_sid: str) -> tuple[str, str] | None:
+        """The call's desk and status (``live``, ``completed``, ...), or None."""
+        with self.session() as s:
+            row = s.execute(select(Call.desk, Call.status).where(Call.call_sid == call_sid)).first()
+            return (row[0], row[1]) if row else None
+
     def get_call(self, call_sid: str) -> dict | None:
         """The whole record of one call, or None."""
         with self.session() as s:
@@ -368,11 +374,14 @@ class RecordStore:
         *,
         flagged: bool | None = None,
         status: str | None = None,
+        desks: Collection[str] | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[dict]:
-        """Calls newest first, optionally only flagged ones or one status."""
+        """Calls newest first, optionally only flagged ones, one status or some desks."""
         query = select(Call).options(selectinload(Call.follow_ups))
+        if desks is not None:
+            query = query.where(Call.desk.in_(list(desks)))
         if flagged is not None:
             query = query.where(Call.flagged == flagged)
         if status:
@@ -403,44 +412,3 @@ class RecordStore:
         """How many calls are stored."""
         with self.session() as s:
             return int(s.scalar(select(func.count(Call.id))) or 0)
-
-    # --- users ----------------------------------------------------------------------
-
-    def add_user(self, username: str, password: str, role: str) -> None:
-        """Create a user, or reset an existing user's password and role."""
-        if role not in ROLES:
-            raise RecordError(f"role must be one of {', '.join(ROLES)}")
-        if not username.strip() or len(password) < 8:
-            raise RecordError("a user needs a name and a password of at least 8 characters")
-        with self.session() as s:
-            user = s.scalar(select(User).where(User.username == username))
-            if user is None:
-                user = User(username=username)
-                s.add(user)
-            user.password_hash = generate_password_hash(password)
-            user.role = role
-
-    def remove_user(self, username: str) -> bool:
-        """Delete a user; False when there was none."""
-        with self.session() as s:
-            user = s.scalar(select(User).where(User.username == username))
-            if user is None:
-                return False
-            s.delete(user)
-            return True
-
-    def list_users(self) -> list[dict]:
-        """Every user's name and role."""
-        with self.session() as s:
-            return [
-                {"username": u.username, "role": u.role, "created_at": iso(u.created_at)}
-                for u in s.scalars(select(User).order_by(User.username))
-            ]
-
-    def check_login(self, username: str, password: str) -> dict | None:
-        """The user's name and role when the password matches, else None."""
-        with self.session() as s:
-            user = s.scalar(select(User).where(User.username == username))
-            if user is None or not check_password_hash(user.password_hash, password):
-                return None
-            return {"username": user.username, "role": user.role}

@@ -1,4 +1,4 @@
-"""SQLAlchemy tables for call records, users and follow-ups.
+"""SQLAlchemy tables for call records, users (desks, API tokens) and follow-ups.
 
 Only ``store.py`` opens sessions on these; everything else sees plain dicts
 and dataclasses.  Alembic migrations under ``migrations/`` create them.
@@ -9,7 +9,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -34,6 +44,42 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Bumped by logout, a password or role change: every cookie naming an older one is dead.
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+    desks: Mapped[list[UserDesk]] = relationship(
+        back_populates="user", order_by="UserDesk.desk", cascade="all, delete-orphan"
+    )
+    tokens: Mapped[list[ApiToken]] = relationship(
+        back_populates="user", cascade="all, delete-orphan"
+    )
+
+
+class UserDesk(Base):
+    """One desk a user works (a receptionist sees only her desks' calls)."""
+
+    __tablename__ = "user_desks"
+    __table_args__ = (UniqueConstraint("user_id", "desk"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    desk: Mapped[str] = mapped_column(String(120))
+
+    user: Mapped[User] = relationship(back_populates="desks")
+
+
+class ApiToken(Base):
+    """A per-user API token; only its SHA-256 is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    user: Mapped[User] = relationship(back_populates="tokens")
 
 
 class Call(Base):

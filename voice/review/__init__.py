@@ -3,7 +3,7 @@
 ``GET /review`` lists tense calls (or every call with ``?all=1``) and the topic
 trends week to week; ``GET /review/calls/<call_sid>`` shows why a call was
 flagged, its frustration curve, transcript and prompts, and the follow-up with
-forms to assign, annotate, close or re-open it (POST, CSRF-checked).
+forms to assign, annotate, close or re-open it (POST; CSRF is checked app-wide).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from markupsafe import Markup
 
 from voice.auth import login_required
-from voice.console.csrf import check_csrf
 from voice.records.store import RecordError
 from voice.review.curve import clock, frustration_svg
 from voice.review.trends import trend_table
@@ -71,7 +70,7 @@ def call(call_sid: str) -> str:
 
 def _note_with(existing: str, text: str) -> str:
     stamp = datetime.now(UTC).astimezone().strftime("%Y-%m-%d %H:%M")
-    entry = f"{stamp} {g.user['username']}: {text.strip()}"
+    entry = f"{stamp} {g.user.username}: {text.strip()}"
     return f"{existing.rstrip()}\n{entry}" if existing.strip() else entry
 
 
@@ -89,7 +88,6 @@ def _follow_up_change(op: str, item: dict) -> dict[str, Any] | None:
 @login_required("manager")
 def update_follow_up(call_sid: str, follow_up_id: int) -> Any:
     """Assign, add a note to, close or re-open one follow-up of the call."""
-    check_csrf()
     store = current_services().store
     record = store.get_call(call_sid)
     item = next((f for f in (record or {}).get("follow_ups", []) if f["id"] == follow_up_id), None)

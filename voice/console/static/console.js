@@ -12,6 +12,7 @@
   var ENDED_KEEP_MS = 20000;
   var RETRY_FIRST_MS = 3000;   // after the stream closed for good: wait, then grow the wait
   var RETRY_MAX_MS = 30000;
+  var KEEPALIVE_MS = 5 * 60 * 1000;
 
   var root = document.getElementById("console");
   var callsEl = document.getElementById("calls");
@@ -304,6 +305,15 @@
         call.node.querySelector(".elapsed").textContent = formatElapsed(Date.now() - call.started);
     });
   }, 1000);
+
+  /* An open console is a login in use: the idle lifetime (VOICE_SESSION_IDLE_MINUTES)
+     counts from the last request, and the event stream alone sends none. */
+  setInterval(function () {
+    if (loginExpired) return;
+    fetch(root.dataset.sessionUrl, {
+      credentials: "same-origin", cache: "no-store", headers: { "Accept": "application/json" }
+    }).then(function (r) { if (r.status === 401) showLoginExpired(); }).catch(function () {});
+  }, KEEPALIVE_MS);
 
   updateIdle();
   connect();
