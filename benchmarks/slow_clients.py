@@ -69,7 +69,7 @@ def main() -> None:
     caller, receptionist = (read_mulaw_wav(p)[0] for p in (CALLER_WAV, RECEPTIONIST_WAV))
     env = {"VOICE_LOAD_SPEECH_MODEL": "1", "VOSK_MODEL_PATH": args.model or default_model()}
     with tempfile.TemporaryDirectory() as tmp, ServeProcess(Path(tmp), env) as server:
-        server.voice("users", "add", "desk", "--role", "receptionist")
+        server.voice("users", "add", "desk", "--role", "receptionist", "--desk", "front-desk")
         session = login_session(server.url, "desk")
         baseline = [timed_get(server.url + "/healthz")[1] for _ in range(20)]
         slow = SlowHeaders(server.port, args.slow).start()

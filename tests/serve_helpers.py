@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import requests
 import websocket
+from conftest import CSRF_META
 from twilio_helpers import TOKEN, stream_headers
 
 from voice.twilio.protocol import FrameBuilder
@@ -107,17 +107,29 @@ class ServeProcess:
 
 
 def login_session(url: str, username: str, password: str = PASSWORD) -> requests.Session:
-    """A logged-in ``requests`` session (sends the login form's CSRF token if it has one)."""
+    """A logged-in ``requests`` session (the login form's CSRF token sent along).
+
+    The server is told its public URL is https, so its cookies are ``Secure``, and
+    ``requests`` would not send them over loopback http: the session keeps them in
+    its ``Cookie`` header itself, as a browser behind the https proxy would.
+    """
     session = requests.Session()
-    page = session.get(url + "/login", timeout=10).text
+    jar: dict[str, str] = {}
+
+    def keep(response: requests.Response) -> requests.Response:
+        jar.update(response.cookies.get_dict())
+        session.headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in jar.items())
+        return response
+
+    page = keep(session.get(url + "/login", timeout=10)).text
     form = {"username": username, "password": password}
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or re.search(
-        r'value="([^"]+)"[^>]*name="csrf_token"', page)
+    match = CSRF_META.search(page)
     if match:
-        form["csrf_token"] = match.group(1)
-    response = session.post(url + "/login", data=form, timeout=10, allow_redirects=False)
+        form["csrf_token"] = match.group(1) or match.group(2)
+    response = keep(session.post(url + "/login", data=form, timeout=10, allow_redirects=False))
     if response.status_code not in (302, 303):
         raise RuntimeError(f"login failed: {response.status_code}")
+    session.cookies.clear()
     return session
 
 
@@ -215,8 +227,8 @@ class EventStreams(_Attackers):
         self.statuses: Counter[int] = Counter()
 
     def attack(self, i: int) -> None:
-        with requests.get(self.url + "/events", cookies=self.session.cookies, stream=True,
-                          timeout=30) as response:
+        with requests.get(self.url + "/events", headers=dict(self.session.headers),
+                          stream=True, timeout=30) as response:
             with self._lock:
                 self.statuses[response.status_code] += 1
             if response.status_code != 200:

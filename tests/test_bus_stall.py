@@ -98,12 +98,12 @@ def test_the_publisher_keeps_every_event_through_a_redis_stall(private_redis):
 def test_a_console_gets_every_transcript_line_through_a_redis_stall(config, private_redis):
     app = create_app(config.replace(redis_url=private_redis))
     svc = services_of(app)
-    svc.store.add_user("desk", PASSWORD, "receptionist")
+    svc.store.users.add("desk", PASSWORD, "receptionist", ["front-desk"])
     lines: list[str] = []
     with LiveServer(app) as live:
         session = login_session(live.url, "desk")
-        response = requests.get(live.url + "/events", cookies=session.cookies, stream=True,
-                                timeout=60)
+        response = requests.get(live.url + "/events", headers=dict(session.headers),
+                                stream=True, timeout=60)
 
         def read() -> None:
             try:

@@ -19,6 +19,7 @@ from conftest import LiveServer, login
 from twilio_helpers import ScriptedEngine, StreamClient
 
 from voice import create_app
+from voice.events import CallStarted
 from voice.metrics import counters
 from voice.scenario import MAX_TURNS, ScenarioError, parse_scenario
 from voice.services import services_of
@@ -88,11 +89,14 @@ def test_a_1000_deep_json_body_on_the_api_is_a_json_400(client) -> None:
 
 
 def test_a_1000_deep_json_body_on_the_prompt_action_is_a_json_400(app) -> None:
+    store = services_of(app).store
+    store.open_call(CallStarted(call_sid=CALL, from_number="+15550001", to_number="+15550100",
+                                desk="front-desk"))  # a live call of her desk
     client = app.test_client()
-    login(client, services_of(app).store)
+    login(client, store)
     page = client.get("/console").get_data(as_text=True)
     token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
-    response = client.post("/console/calls/CA1/prompts/p1", data=nested(1000),
+    response = client.post(f"/console/calls/{CALL}/prompts/p1", data=nested(1000),
                            headers={"Content-Type": "application/json", "X-CSRF-Token": token,
                                     "X-CSRFToken": token})
     assert response.status_code == 400

@@ -115,7 +115,7 @@ def test_slow_idle_and_greedy_clients_do_not_starve_healthz_or_a_live_call(tmp_p
     caller, receptionist = (read_mulaw_wav(p)[0] for p in (CALLER_WAV, RECEPTIONIST_WAV))
     env = {"VOICE_LOAD_SPEECH_MODEL": "1", "VOSK_MODEL_PATH": str(korean_model())}
     with ServeProcess(tmp_path, env) as server:
-        server.voice("users", "add", "desk", "--role", "receptionist")
+        server.voice("users", "add", "desk", "--role", "receptionist", "--desk", "front-desk")
         session = login_session(server.url, "desk")
         slow = SlowHeaders(server.port, 100).start()
         idle = IdleWebSockets(server.url, 200).start()
