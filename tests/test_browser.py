@@ -153,3 +153,104 @@ def test_console_reconnects_after_a_502_and_a_restart_then_says_the_login_expire
         page.click("#login-expired a")
         page.wait_for_url("**/login?next=*")
         page.close()
+
+
+UPSET_INSURANCE_CALL = {
+    "title": "Insurance denial, a passive receptionist",
+    "caller": "+15550140041",
+    "turns": [
+        {"speaker": "receptionist", "at": 0.5, "text": "Maple Street Family Practice."},
+        {"speaker": "caller", "at": 2.0,
+         "text": "Hi, my name is Rosa Diaz. My insurance denied my claim for the MRI."},
+        {"speaker": "receptionist", "at": 6.0, "text": "Okay."},
+        {"speaker": "caller", "at": 8.0,
+         "text": "Nobody here is taking responsibility. I have called three times."},
+        {"speaker": "receptionist", "at": 12.0, "text": "Mm-hm."},
+        {"speaker": "caller", "at": 14.0,
+         "text": "So what are you going to do about it? This is ridiculous."},
+        {"speaker": "receptionist", "at": 18.0, "text": "Let me see."},
+        {"speaker": "caller", "at": 20.0, "text": "It is unacceptable, nobody ever calls back."},
+        {"speaker": "receptionist", "at": 400.0, "text": "One moment please."},
+    ],
+}
+
+
+def _box(locator):  # noqa: ANN001, ANN202
+    box = locator.bounding_box()
+    assert box is not None
+    return box
+
+
+def test_the_console_shows_the_card_to_say_now_big_with_the_meter_beside_it(
+    browser, config: Config, tmp_path: Path  # noqa: ANN001
+) -> None:
+    app = create_app(config, scorer=FakeScorer())
+    store = services_of(app).store
+    store.users.add("jenny", "front-desk-pass", "receptionist", ["front-desk"])
+    with LiveServer(app) as server:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        log_in_to_console(page, server.url)
+        started = requests.post(f"{server.url}/api/simulate", timeout=10,
+                                json={**UPSET_INSURANCE_CALL, "speed": 4},
+                                headers={"Authorization": "Bearer test-api-token"})
+        assert started.status_code == 202, started.text
+        sid = started.json()["call_sid"]
+        call = page.locator(f"#call-{sid}")
+        call.wait_for(timeout=30_000)
+        # locator waits, not wait_for_function: the page's CSP (no eval) refuses the latter
+        call.locator(".history .prompt").nth(1).wait_for(timeout=60_000)
+        # the last caller line is on screen: the cards settled
+        call.locator(".line.caller", has_text="calls back").wait_for(timeout=60_000)
+
+        current = call.locator(".now .prompt")
+        assert current.count() == 1, "exactly one card to say now"
+        recorded = wait_for(lambda: store.get_call(sid)["prompts"])
+        newest = max(recorded, key=lambda p: p["t"])
+        assert current.get_attribute("data-prompt-id") == newest["id"]
+        kinds = [p["kind"] for p in sorted(recorded, key=lambda p: p["t"])]
+        assert kinds[:2] == ["empathize", "next_step"], "empathy first, then the next step"
+
+        assert current.locator(".kind").inner_text().strip()
+        assert current.locator(".why").inner_text() == newest["why"]
+        why_box = _box(current.locator(".why"))
+        assert why_box["height"] < 30, "the why is one line"
+        assert current.locator("button.done").is_visible()
+        assert current.locator("button.dismiss").is_visible()
+
+        earlier = call.locator(".history .prompt.earlier")
+        assert earlier.count() >= 2
+        font_px = "e => parseFloat(getComputedStyle(e).fontSize)"
+        big = float(current.locator(".text").evaluate(font_px))
+        small = float(earlier.first.locator(".text").evaluate(font_px))
+        assert big >= 1.5 * small, (big, small)
+        grey = earlier.first.evaluate("e => getComputedStyle(e).backgroundColor")
+        assert grey != current.evaluate("e => getComputedStyle(e).backgroundColor")
+        assert earlier.first.locator(".why").is_hidden()
+
+        card, state = _box(call.locator(".now")), _box(call.locator(".state"))
+        assert state["x"] >= card["x"] + card["width"], "meter and reasons beside the card"
+        assert state["y"] < card["y"] + card["height"] and card["y"] < state["y"] + state["height"]
+        assert call.locator(".state .reasons li").count() >= 1
+
+        shot = tmp_path / "console-cards.png"
+        page.screenshot(path=str(shot), full_page=True)
+        shutil.copy(shot, "/tmp/console-cards.png")
+
+        # a reload draws the same screen from the snapshot: newest on top, then the history
+        order = "cs => cs.map(c => c.dataset.promptId)"
+        before = call.locator(".prompt").evaluate_all(order)
+        page.reload()
+        page.wait_for_selector("#conn[data-state=live]")
+        call.locator(".now .prompt").wait_for()
+        assert call.locator(".prompt").evaluate_all(order) == before
+
+        current = call.locator(".now .prompt")
+        top_id = current.get_attribute("data-prompt-id")
+        current.locator("button.dismiss").click()
+        call.locator(f".history .prompt.acted.dismissed[data-prompt-id='{top_id}']").wait_for()
+        assert call.locator(".now .prompt").count() == 0
+        assert call.locator(".now .now-empty").is_visible()
+        status = wait_for(lambda: {p["id"]: p for p in store.get_call(sid)["prompts"]}[top_id]
+                          ["status"] == "dismissed")
+        assert status
+        page.close()

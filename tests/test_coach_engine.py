@@ -58,22 +58,23 @@ BILLING = [
 ]
 
 
-def test_billing_call_prompts_in_order(playbook):
+def test_billing_call_gets_empathy_when_upset_then_the_bills_own_step(playbook):
     eng = engine(playbook)
     shown = play(eng, BILLING)
     assert [pid for _, pid, _ in shown] == [
         "calm_thank",  # tense: stay calm, thank Mary
         "coach_own_it",  # "that's your insurance"
+        "empathize",  # upset at 10 s: empathy first, in the caller's same turn
         "coach_help_me_understand",  # "why did you"
-        "confirm_details",  # she already empathized, so the engine moves on
-        "agree_next_step",  # she offered to research the bill
-        "close_follow_up",
+        "billing_research",  # escalating: the bill's own next step, not the generic one
+        "confirm_details",  # she empathized herself, so the path moves on to the details
     ]
+    assert {t for t, pid, _ in shown if pid == "empathize"} == {10}
     assert eng.caller_name == "Mary Jones" and eng.topic == "billing"
     assert eng.covered_stages == ("calm_name", "empathize", "next_step", "agree")
     texts = dict((pid, text) for _, pid, text in shown)
     assert texts["calm_thank"].startswith("Stay calm, it isn't personal. \"Mary, thank you")
-    assert texts["agree_next_step"] == 'Check they agree: "Will this be okay with you, Mary?"'
+    assert texts["empathize"].startswith('"Mary, I can certainly understand')
 
 
 def test_same_input_same_output(playbook):
@@ -110,8 +111,8 @@ def test_unnamed_caller_slots_read_naturally(playbook):
         eng,
         [
             (3, "caller", "you charged me twice"),
-            (3, "level", "upset"),
-            (20, "level", "upset"),
+            (3, "level", "tense"),
+            (20, "level", "tense"),
             (40, "level", "upset"),
         ],
     )
@@ -120,6 +121,9 @@ def test_unnamed_caller_slots_read_naturally(playbook):
     assert texts[1] == (
         'Let them talk. "I\'m listening. Please tell me what happened so I can help." '
         "Jot short notes as they speak."
+    )
+    assert texts[2] == (
+        '"I can certainly understand how you feel. I\'d be upset if this happened to me too."'
     )
     assert all("{" not in t and " ," not in t for t in texts)
 
@@ -182,18 +186,29 @@ def test_name_used_means_no_name_coaching(playbook):
     assert "coach_use_name" not in [pid for _, pid, _ in play(eng, script)]
 
 
-def test_cooldown_limits_cards_in_call_time(playbook):
+def test_pacing_in_call_time_one_new_top_card_every_few_seconds(playbook):
+    pacing = playbook.pacing
+    eng = engine(playbook)
+    script = [(1, "caller", "this bill is wrong")] + [
+        (1 + i * 0.5, "level", "tense") for i in range(240)
+    ]
+    times = [t for t, _, _ in play(eng, script)]
+    assert len(times) >= 2
+    assert all(b - a >= pacing.gap_s for a, b in zip(times, times[1:], strict=False))
+    for t in times:
+        in_window = [x for x in times if t <= x < t + pacing.window_s]
+        assert len(in_window) <= pacing.max_cards
+
+
+def test_cards_for_an_upset_caller_come_fast_but_still_readable(playbook):
     eng = engine(playbook)
     script = [(1, "caller", "this bill is wrong")] + [
         (1 + i * 0.5, "level", "upset") for i in range(60)
     ]
     shown = play(eng, script)
+    assert [pid for _, pid, _ in shown][:3] == ["empathize", "billing_research", "confirm_details"]
     times = [t for t, _, _ in shown]
-    assert len(shown) >= 2
-    assert all(b - a >= playbook.pacing.min_gap_s for a, b in zip(times, times[1:], strict=False))
-    for t in times:
-        in_window = [x for x in times if t <= x < t + playbook.pacing.window_s]
-        assert len(in_window) <= playbook.pacing.max_cards
+    assert times[:3] == [1, 1 + playbook.pacing.urgent_gap_s, 1 + 2 * playbook.pacing.urgent_gap_s]
 
 
 def test_deflection_is_coached_even_inside_a_cooldown(playbook):
@@ -208,7 +223,7 @@ def test_deflection_is_coached_even_inside_a_cooldown(playbook):
         ],
     )
     assert [pid for _, pid, _ in shown] == [
-        "calm_ask_name",
+        "empathize",  # upset from the first turn: no "stay calm" card first
         "coach_own_it",
         "coach_help_me_understand",
     ]
@@ -314,29 +329,29 @@ def test_billing_dispute_scenario_escalates_then_calms(playbook):
         if turn.speaker == "caller":
             script.append((turn.at, "level", next(levels)))
     ids = [pid for _, pid, _ in play(eng, script)]
-    assert ids[:3] == ["calm_thank", "coach_own_it", "coach_help_me_understand"]
-    assert "empathize" not in ids  # she empathized herself before the card was due
+    assert ids[:3] == ["calm_thank", "coach_own_it", "empathize"]  # empathy once upset
+    assert ids.index("billing_research") < ids.index("confirm_details")
     assert eng.topic == "billing" and eng.caller_name == "Linda Morris"
     assert {"empathize", "next_step", "close"} <= set(eng.covered_stages)
 
 
-def _upset_call(playbook, after_first=None):
+def _tense_call(playbook, after_first=None):
     eng = engine(playbook)
-    shown = play(eng, [(1, "caller", "this bill is wrong"), (1, "level", "upset")])
+    shown = play(eng, [(1, "caller", "this bill is wrong"), (1, "level", "tense")])
     if after_first:
         after_first(eng, shown[0][1])
     for t in range(2, 40):
-        shown += play(eng, [(t, "level", "upset")])
+        shown += play(eng, [(t, "level", "tense")])
     return eng, {pid: t for t, pid, _ in shown}
 
 
 def test_a_card_ticked_done_covers_its_stage_and_the_coach_moves_on(playbook):
-    eng, shown = _upset_call(playbook, lambda e, pid: e.acknowledge(pid, "done"))
+    eng, shown = _tense_call(playbook, lambda e, pid: e.acknowledge(pid, "done"))
     assert "calm_name" in eng.covered_stages
     assert "calm_thank" not in shown, "the covered stage gets no second card"
 
 
-def test_a_dismissed_card_no_longer_holds_back_the_next_one(playbook):
-    _, kept = _upset_call(playbook)
-    _, dismissed = _upset_call(playbook, lambda e, pid: e.acknowledge(pid, "dismissed"))
-    assert dismissed["empathize"] < kept["empathize"]
+def test_a_dismissed_card_frees_the_top_for_the_next_one(playbook):
+    _, kept = _tense_call(playbook)
+    _, dismissed = _tense_call(playbook, lambda e, pid: e.acknowledge(pid, "dismissed"))
+    assert dismissed["listen_connect"] < kept["listen_connect"]

@@ -110,3 +110,29 @@ def test_speech_rate_is_taken_from_word_timings_when_not_given():
 def test_long_silence_before_speaking_is_reported():
     cues = audio_cues(_caller(silence_before_s=12.0), _baseline())
     assert any(c.name == "long_silence" and "12 s" in c.reason for c in cues)
+
+
+def test_a_quoted_phrase_is_its_own_sentence_not_the_tail_of_the_last_one():
+    text = ("I did call them! They told me your office sent the claim with the wrong code. "
+            "This is ridiculous, I paid my copay at the visit.")
+    reasons = [c.reason for c in phrase_cues(text)]
+    assert reasons == ["said 'This is ridiculous, I paid my copay at the visit'"]
+
+
+def test_a_long_sentence_is_cut_at_word_boundaries_around_the_trigger():
+    text = ("Honestly this is the third time I am calling about this and I am starting to "
+            "lose all patience with every one of you")
+    reason = next(c.reason for c in phrase_cues(text) if c.name == "repeat_call")
+    assert reason == "said '…this is the third time I am calling…'"
+    quote = reason[len("said '"):-1].strip("…")
+    assert quote in text, "whole words only, nothing cut mid-word"
+
+
+def test_a_repeated_complaint_is_quoted_in_whole_words():
+    earlier = ["My prescription refill for metformin never reached the pharmacy on Main Street "
+               "even though I called twice"]
+    cue = repetition_cue("The metformin refill never reached the pharmacy on Main Street", earlier)
+    assert cue is not None
+    quote = cue.reason.split("('", 1)[1].rstrip("')")
+    assert quote.endswith("…") and quote[:-1] in earlier[0]
+    assert earlier[0][len(quote) - 1] == " ", "cut between words"

@@ -212,3 +212,25 @@ def test_watcher_fails_fast_on_a_bad_start(tmp_path):
     write(tmp_path, GOOD.replace("kind: empathize", "kind: hug"))
     with pytest.raises(PlaybookError):
         PlaybookWatcher(tmp_path)
+
+
+def test_urgency_path_naming_an_unknown_stage_names_the_line(tmp_path):
+    err = error_for(tmp_path, GOOD + "urgency:\n  path: [empathize, apologise]\n")
+    assert err.line == 14 and "unknown stage 'apologise'" in err.problem
+
+
+def test_urgency_at_calm_is_refused(tmp_path):
+    err = error_for(tmp_path, GOOD + "urgency:\n  level_at_least: calm\n")
+    assert "must be above calm" in err.problem
+
+
+def test_old_pacing_keys_are_refused_with_the_new_ones_named(tmp_path):
+    err = error_for(tmp_path, GOOD + "pacing:\n  stage_gap_s: 8\n")
+    assert "unknown key 'stage_gap_s'" in err.problem and "urgent_gap_s" in err.problem
+
+
+def test_shipped_pacing_and_urgency_are_stated_in_the_playbook():
+    pb = load_playbook(PROMPTS)
+    assert pb.pacing.max_cards <= 4 and pb.pacing.window_s == 60
+    assert pb.urgency.path[0] == "empathize" and pb.urgency.asks_next_step
+    assert any(p.search("So what are you going to do about it?") for p in pb.urgency.asks_next_step)

@@ -40,17 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TOPIC_LABELS = {
-    "billing": "a billing question",
-    "insurance": "an insurance problem",
-    "wait_time": "a long wait",
-    "scheduling": "an appointment",
-    "rescheduled": "a rescheduled appointment",
-    "results": "test results",
-    "callback": "a callback that never came",
-    "refill": "a prescription refill",
-}
-
 
 class FeedResult(Enum):
     """What ``LiveCall.feed_audio`` did with a chunk."""
@@ -279,7 +268,7 @@ class LiveCall:
 
     def _follow_up_text(self, flagged: bool, reasons: tuple[str, ...]) -> str:
         who = (self.coach.caller_name if self.coach else None) or self.started.from_number
-        topic = TOPIC_LABELS.get((self.coach.topic if self.coach else None) or "", "their call")
+        topic = self.coach.topic_phrase if self.coach else "their call"
         who = who or "the caller"
         if flagged:
             why = f" The call was flagged: {reasons[0]}." if reasons else ""

@@ -2,23 +2,25 @@
 
 Frustration states and utterances of one call go into a ``PromptEngine``; prompt
 cards (``events.Prompt``) come out.  The playbook is loaded and validated by
-``load_playbook`` and kept fresh by ``PlaybookWatcher``.  No Flask, no I/O besides
-reading the playbook files.
+``load_playbook`` (``reader``) and kept fresh by ``PlaybookWatcher`` (``watcher``).
+No Flask, no I/O besides reading the playbook files.
 """
 
-from voice.coach.engine import PromptEngine, extract_caller_name
+from voice.coach.engine import PromptEngine
+from voice.coach.names import extract_caller_name
 from voice.coach.playbook import (
     Conditions,
     Pacing,
     Playbook,
     PlaybookError,
-    PlaybookWatcher,
     PromptSpec,
     Stage,
     Topic,
-    load_playbook,
+    Urgency,
 )
+from voice.coach.reader import load_playbook
 from voice.coach.topics import TopicMatch, TopicMatcher, default_topic_matcher
+from voice.coach.watcher import PlaybookWatcher
 
 __all__ = [
     "Conditions",
@@ -32,6 +34,7 @@ __all__ = [
     "Topic",
     "TopicMatch",
     "TopicMatcher",
+    "Urgency",
     "default_topic_matcher",
     "extract_caller_name",
     "load_playbook",

@@ -1,67 +1,33 @@
 """The prompt engine: one call's utterances and frustration states in, prompt cards out.
 
-It keeps what the coach knows about the call: the caller's name, the topic, which
-stages of the playbook the receptionist has already covered (heard on the outbound
-track) or been shown, and which cards were shown when.  A card fires when its
-conditions hold, is never shown twice, and waits on cooldowns measured in call time
-(``Utterance.t_end`` / ``FrustrationState.t``), so the same input always gives the
-same cards.  No I/O, no wall clock, no Flask.
+It keeps what the coach knows about the call (``CallNotes``: the caller's name, the
+topic, the stages the receptionist covered or was shown, the cards shown when) and
+decides, on every event, whether one new card should take the top of the screen.
+
+The playbook's stage order is the default path through a calm-enough call.  While
+the caller is upset (``Urgency``) the urgent path comes first: empathize, the
+topic's next step, confirm the details, each skipped once the receptionist has
+covered it, and a caller who asks "what are you going to do?" gets the next step at
+once; once the path is up, the other stages go on in their usual order.
+Level-driven cards are decided on the frustration state that follows each caller
+turn and on the receptionist's turns; a caller utterance alone only fires cards
+that react to the caller's words.  Timing is call time (``Utterance.t_end`` /
+``FrustrationState.t``), so the same input always gives the same cards.  No I/O,
+no wall clock, no Flask.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from voice import events
+from voice.coach.names import first_name
+from voice.coach.notes import CallNotes
 from voice.coach.playbook import Conditions, Playbook, PromptSpec
 from voice.coach.topics import TopicMatcher, default_topic_matcher
 from voice.events import LEVELS, Level
 
 PlaybookSource = Playbook | Callable[[], Playbook]
-
-_NAME_WORD = r"[a-z][a-z'\-]*"
-_NAME = rf"(?P<name>{_NAME_WORD}(?: {_NAME_WORD}){{0,2}})"
-_NAME_PATTERNS = (
-    re.compile(rf"\bmy name is {_NAME}"),
-    re.compile(rf"\bmy name's {_NAME}"),
-    re.compile(rf"\bthis is {_NAME} (?:calling|here|speaking)\b"),
-    re.compile(rf"\b(?:it's|it is) {_NAME} (?:calling|here)\b"),
-    re.compile(rf"\bthis is (?P<name>(?:mr|mrs|ms|miss|dr) {_NAME_WORD})\b"),
-)
-_TITLES = {"mr": "Mr.", "mrs": "Mrs.", "ms": "Ms.", "miss": "Miss", "dr": "Dr."}
-_NOT_NAMES = frozenset(
-    """a about again also am an and any as at back been but by calling can could did do
-    does for from going got had has have having her here him his how i i'm im in is it
-    it's just like me mom my no not now of on or our patient really she so sorry still
-    that the their them then they this to told trying uh um very was we well what when
-    who why will with would yeah yes you your""".split()
-)
-
-
-def extract_caller_name(text: str) -> str | None:
-    """The name a caller gives ("my name is …", "this is … calling", "it's … here")."""
-    clean = re.sub(r"[^a-z'\- ]+", " ", text.lower())
-    clean = re.sub(r"\s+", " ", clean)
-    for pattern in _NAME_PATTERNS:
-        found = pattern.search(clean)
-        if found:
-            name = _name_words(found.group("name").split())
-            if name:
-                return name
-    return None
-
-
-def _name_words(words: list[str]) -> str | None:
-    kept: list[str] = []
-    for word in words:
-        if word in _NOT_NAMES:
-            break
-        kept.append(_TITLES.get(word, word.capitalize()))
-    if not kept or (len(kept) == 1 and kept[0] in _TITLES.values()):
-        return None
-    return " ".join(kept)
-
 
 def _at_least(level: Level, floor: Level) -> bool:
     return LEVELS.index(level) >= LEVELS.index(floor)
@@ -78,52 +44,78 @@ class PromptEngine:
     ) -> None:
         self.call_sid = call_sid
         self._source = playbook_source
-        self._topics = topic_matcher or default_topic_matcher()
-        self.caller_name: str | None = None
-        self.topic: str | None = None
+        self.notes = CallNotes(topic_matcher or default_topic_matcher())
         self.shown: list[events.Prompt] = []
-        self._covered: list[str] = []
-        self._offered: set[str] = set()
-        self._done: set[str] = set()
-        self._dismissed: set[str] = set()
-        self._topic_scores: dict[str, float] = {}
+        self._urgent_ids: set[str] = set()
+        self._acted: set[str] = set()
         self._level: Level = "calm"
         self._peak: Level = "calm"
         self._rising = False
         self._t = 0.0
-        self._name_used = False
-        self._unused_turns = 0
-        self._last_stage_t: float | None = None
+
+    # --- what the coach knows -------------------------------------------------------------
+
+    @property
+    def caller_name(self) -> str | None:
+        """The name the caller gave, if any."""
+        return self.notes.caller_name
+
+    @property
+    def topic(self) -> str | None:
+        """The playbook topic id the call is about, if known."""
+        return self.notes.topic
+
+    @property
+    def topic_phrase(self) -> str:
+        """What records and follow-ups say the call was about ("a billing question")."""
+        return self.playbook().topic_phrase(self.notes.topic)
 
     @property
     def covered_stages(self) -> tuple[str, ...]:
         """Stages the receptionist has covered, in the order they were heard."""
-        return tuple(self._covered)
+        return tuple(self.notes.covered)
 
     @property
     def level(self) -> Level:
         """The latest frustration level seen."""
         return self._level
 
+    @property
+    def top(self) -> events.Prompt | None:
+        """The card at the top of the screen now (the newest one), if any."""
+        return self.shown[-1] if self.shown else None
+
     def playbook(self) -> Playbook:
         """The playbook in force now (a watcher's reload shows up here)."""
         source = self._source
         return source if isinstance(source, Playbook) else source()
 
+    def urgent(self) -> bool:
+        """Whether the caller needs an answer now (upset, rising, or asked what next)."""
+        urgency = self.playbook().urgency
+        rising_floor = urgency.rising_at_least
+        return (
+            _at_least(self._level, urgency.level_at_least)
+            or (self._rising and rising_floor is not None and _at_least(self._level, rising_floor))
+            or self.notes.asked_next_step
+        )
+
+    # --- events in --------------------------------------------------------------------------
+
     def on_utterance(self, u: events.Utterance) -> list[events.Prompt]:
-        """Take in one utterance (partials are ignored) and return any new cards."""
+        """Take in one utterance (partials are ignored) and return any new card."""
         if u.call_sid != self.call_sid or not u.final or not u.text.strip():
             return []
         self._t = max(self._t, u.t_end)
         playbook = self.playbook()
         if u.speaker == "caller":
-            self._hear_caller(u.text, playbook)
+            self.notes.hear_caller(u.text, playbook)
         else:
-            self._hear_receptionist(u.text, playbook)
+            self.notes.hear_receptionist(u.text, playbook)
         return self._fire(playbook, u)
 
     def on_frustration(self, s: events.FrustrationState) -> list[events.Prompt]:
-        """Take in the call's latest frustration state and return any new cards."""
+        """Take in the call's latest frustration state and return any new card."""
         if s.call_sid != self.call_sid:
             return []
         self._t = max(self._t, s.t)
@@ -133,107 +125,95 @@ class PromptEngine:
         return self._fire(self.playbook(), None)
 
     def acknowledge(self, prompt_id: str, action: str) -> None:
-        """The receptionist ticked a card: ``done`` covers its stage, so the coach moves
-        on; ``dismissed`` frees its place, so it no longer holds back the next card."""
-        if action == "dismissed":
-            self._dismissed.add(prompt_id)
+        """The receptionist ticked a card: either way the top of the screen is free;
+        ``done`` also covers its stage, so the coach moves on."""
+        if action not in ("done", "dismissed"):
             return
-        if action != "done":
-            return
-        spec = next((p for p in self.playbook().prompts if p.id == prompt_id), None)
-        if spec is not None and spec.stage:
-            self._cover(spec.stage)
+        self._acted.add(prompt_id)
+        spec = self.playbook().prompt(prompt_id)
+        if action == "done" and spec is not None and spec.stage:
+            self.notes.cover(spec.stage, self.playbook().urgency.next_step)
 
-    # --- listening ------------------------------------------------------------------------
-
-    def _hear_caller(self, text: str, playbook: Playbook) -> None:
-        if self.caller_name is None:
-            self.caller_name = extract_caller_name(text)
-        found = self._topics.match(text, playbook.topics)
-        if found is None:
-            return
-        self._topic_scores[found.topic_id] = (
-            self._topic_scores.get(found.topic_id, 0.0) + found.score
-        )
-        order = [t.id for t in playbook.topics]
-        ranked = sorted(
-            self._topic_scores.items(),
-            key=lambda kv: (-kv[1], order.index(kv[0]) if kv[0] in order else len(order)),
-        )
-        self.topic = ranked[0][0]
-
-    def _hear_receptionist(self, text: str, playbook: Playbook) -> None:
-        if self.caller_name and not self._name_used:
-            if self._uses_name(text):
-                self._name_used = True
-            else:
-                self._unused_turns += 1
-        for stage in playbook.stages:
-            said = any(p.search(text) for p in stage.covered_by)
-            if said or (stage.covered_when_name_used and self._name_used):
-                self._cover(stage.id)
-        for spec in playbook.prompts:
-            if any(p.search(text) for p in spec.done_when):
-                self._done.add(spec.id)
-
-    def _uses_name(self, text: str) -> bool:
-        words = set(re.findall(r"[a-z'\-]+", text.lower()))
-        parts = [w.lower().rstrip(".") for w in (self.caller_name or "").split()]
-        return any(p in words for p in parts if p not in _TITLES)
-
-    def _cover(self, stage_id: str) -> None:
-        if stage_id not in self._covered:
-            self._covered.append(stage_id)
-
-    # --- deciding -------------------------------------------------------------------------
+    # --- deciding ---------------------------------------------------------------------------
 
     def _fire(self, playbook: Playbook, trigger: events.Utterance | None) -> list[events.Prompt]:
+        urgent = self.urgent()
+        path = self._path(playbook) if urgent else ()
         order = {spec.id: i for i, spec in enumerate(playbook.prompts)}
-        ranked = sorted(
-            (spec for spec in playbook.prompts if self._eligible(playbook, spec, trigger)),
-            key=lambda s: (-s.priority, playbook.stage_order(s.stage), order[s.id]),
-        )
-        out: list[events.Prompt] = []
-        for spec in ranked:
-            if len(out) >= playbook.pacing.max_per_event or not self._paced(playbook, spec):
-                continue
-            out.append(self._show(playbook, spec))
-        return out
+        eligible = [s for s in playbook.prompts if self._eligible(playbook, s, trigger, path)]
+        if trigger is not None and trigger.speaker == "caller":
+            eligible = [s for s in eligible if s.when.speaker == "caller"]
+
+        def rank(spec: PromptSpec) -> tuple[int, int, int, int, int]:
+            group = 0 if spec.when.speaker else 1 if spec.stage in path else 2
+            place = path.index(spec.stage) if spec.stage in path else len(path)
+            stage = playbook.stage_order(spec.stage)
+            return (group, -spec.priority, place, stage, order[spec.id])
+
+        for spec in sorted(eligible, key=rank):
+            if self._paced(playbook, spec, urgent_card=spec.stage in path):
+                return [self._show(playbook, spec, urgent_card=spec.stage in path)]
+        return []
+
+    def _path(self, playbook: Playbook) -> tuple[str, ...]:
+        """The urgent path now: uncovered stages only, the next step first if asked for."""
+        urgency = playbook.urgency
+        path = [s for s in urgency.path if s not in self.notes.covered]
+        if self.notes.asked_next_step and urgency.next_step not in self.notes.covered:
+            path = [urgency.next_step] + [s for s in path if s != urgency.next_step]
+        return tuple(path)
 
     def _eligible(
-        self, playbook: Playbook, spec: PromptSpec, trigger: events.Utterance | None
+        self,
+        playbook: Playbook,
+        spec: PromptSpec,
+        trigger: events.Utterance | None,
+        path: tuple[str, ...],
     ) -> bool:
-        if spec.id in self._done or any(p.id == spec.id for p in self.shown):
+        if spec.id in self.notes.done or any(p.id == spec.id for p in self.shown):
             return False
-        if spec.stage and not self._stage_open(playbook, spec):
-            return False
+        if spec.stage:
+            open_ = (self._path_open(playbook, spec, path) if path
+                     else self._stage_open(playbook, spec))
+            if not open_:
+                return False
         return self._conditions_hold(spec.when, trigger)
 
-    def _stage_open(self, playbook: Playbook, spec: PromptSpec) -> bool:
-        if spec.stage in self._covered or (spec.once_per_stage and spec.stage in self._offered):
+    def _path_open(self, playbook: Playbook, spec: PromptSpec, path: tuple[str, ...]) -> bool:
+        """While urgent: a path stage is open once every path stage before it is offered;
+        the other stages wait until the whole path was offered, then go on in order."""
+        if spec.stage not in path:
+            done = all(s in self.notes.offered for s in path)
+            return done and self._stage_open(playbook, spec)
+        if spec.once_per_stage and spec.stage in self.notes.offered:
             return False
-        stage = next(s for s in playbook.stages if s.id == spec.stage)
-        furthest = max((playbook.stage_order(s) for s in self._covered), default=-1)
-        return not (stage.skippable and furthest > stage.order)
+        before = path[: path.index(spec.stage)]
+        return all(s in self.notes.offered for s in before)
+
+    def _stage_open(self, playbook: Playbook, spec: PromptSpec) -> bool:
+        covered, offered = self.notes.covered, self.notes.offered
+        if spec.stage in covered or (spec.once_per_stage and spec.stage in offered):
+            return False
+        stage = playbook.stage(spec.stage or "")
+        furthest = max((playbook.stage_order(s) for s in covered), default=-1)
+        return stage is not None and not (stage.skippable and furthest > stage.order)
 
     def _conditions_hold(self, when: Conditions, trigger: events.Utterance | None) -> bool:
+        notes = self.notes
         checks = (
             when.level_at_least is None or _at_least(self._level, when.level_at_least),
             when.level_at_most is None or _at_least(when.level_at_most, self._level),
             when.peak_at_least is None or _at_least(self._peak, when.peak_at_least),
             when.rising is None or when.rising == self._rising,
-            not when.topics or self.topic in when.topics,
-            when.topic_known is None or when.topic_known == (self.topic is not None),
-            when.name_known is None or when.name_known == (self.caller_name is not None),
-            when.name_unused_turns is None or self._name_unused(when.name_unused_turns),
-            all(s in self._covered for s in when.after),
+            not when.topics or notes.topic in when.topics,
+            when.topic_known is None or when.topic_known == (notes.topic is not None),
+            when.name_known is None or when.name_known == (notes.caller_name is not None),
+            when.name_unused_turns is None or notes.name_unused(when.name_unused_turns),
+            all(s in notes.covered for s in when.after),
             when.min_call_s is None or self._t >= when.min_call_s,
             self._words_match(when, trigger),
         )
         return all(checks)
-
-    def _name_unused(self, turns: int) -> bool:
-        return bool(self.caller_name) and not self._name_used and self._unused_turns >= turns
 
     @staticmethod
     def _words_match(when: Conditions, trigger: events.Utterance | None) -> bool:
@@ -243,23 +223,25 @@ class PromptEngine:
             return False
         return not when.said or any(p.search(trigger.text) for p in when.said)
 
-    def _paced(self, playbook: Playbook, spec: PromptSpec) -> bool:
-        pacing, t = playbook.pacing, self._t
+    def _paced(self, playbook: Playbook, spec: PromptSpec, urgent_card: bool) -> bool:
+        """Whether ``spec`` may take the top now (see ``Pacing``)."""
         if not spec.paced:
             return True
-        standing = [p for p in self.shown if p.id not in self._dismissed]
-        if standing and t - standing[-1].t < pacing.min_gap_s:
-            return False
-        recent = [p for p in standing if t - p.t < pacing.window_s]
-        if len(recent) >= pacing.max_cards:
-            return False
-        last_stage = self._last_stage_t
-        return not (spec.stage and last_stage is not None and t - last_stage < pacing.stage_gap_s)
+        pacing, t, top = playbook.pacing, self._t, self.top
+        if top is not None and top.id not in self._acted:
+            since = t - top.t
+            if urgent_card and top.id in self._urgent_ids and since < pacing.urgent_gap_s:
+                return False
+            if not urgent_card and since < pacing.gap_s:
+                return False
+        if urgent_card:
+            return True
+        recent = [p for p in self.shown if t - p.t < pacing.window_s]
+        return len(recent) < pacing.max_cards
 
-    def _show(self, playbook: Playbook, spec: PromptSpec) -> events.Prompt:
+    def _show(self, playbook: Playbook, spec: PromptSpec, urgent_card: bool) -> events.Prompt:
         if spec.stage:
-            self._offered.add(spec.stage)
-            self._last_stage_t = self._t
+            self.notes.offer(spec.stage, playbook.urgency.next_step)
         prompt = events.Prompt(
             call_sid=self.call_sid,
             id=spec.id,
@@ -269,14 +251,15 @@ class PromptEngine:
             t=self._t,
         )
         self.shown.append(prompt)
+        if urgent_card:
+            self._urgent_ids.add(prompt.id)
         return prompt
 
     def _slots(self, playbook: Playbook) -> dict[str, str]:
-        name = self.caller_name or ""
-        titled = name.split(" ")[0] in _TITLES.values()
-        topic = playbook.topic(self.topic)
+        name = self.notes.caller_name or ""
+        topic = playbook.topic(self.notes.topic)
         return {
             "caller_name": name,
-            "first_name": name if titled else name.split(" ")[0],
+            "first_name": first_name(name) if name else "",
             "topic": topic.label if topic else "",
         }

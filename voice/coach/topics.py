@@ -93,12 +93,12 @@ class TopicMatcher:
         if self._encoder is not None or source is None:
             return self._encoder
         if hasattr(source, "encode"):
-            self._encoder = source  # type: ignore[assignment]
+            self._encoder = source
             return self._encoder
         with self._lock:
             if self._encoder is None and self._encoder_source is not None:
                 try:
-                    self._encoder = source()  # type: ignore[operator]
+                    self._encoder = source()
                 except Exception:  # noqa: BLE001 - a missing model must not stop a call
                     log.exception("topic encoder failed to load; matching by keywords only")
                     self._encoder_source = None

@@ -79,7 +79,7 @@ class MapNode:
     def number(self, key: str, default: float | None, minimum: float = 0.0) -> float | None:
         """A number of at least ``minimum``, or ``default`` if absent."""
         value = self.scalar(key, (int, float), "a number")
-        if value is None:
+        if not isinstance(value, (int, float)):
             return default
         if value < minimum:
             raise self.fail(key, f"'{key}' must be at least {minimum}")
@@ -88,7 +88,7 @@ class MapNode:
     def integer(self, key: str, default: int | None, minimum: int = 0) -> int | None:
         """A whole number of at least ``minimum``, or ``default`` if absent."""
         value = self.scalar(key, (int,), "a whole number")
-        if value is None:
+        if not isinstance(value, int):
             return default
         if value < minimum:
             raise self.fail(key, f"'{key}' must be at least {minimum}")

@@ -54,16 +54,39 @@ _PHRASES: tuple[tuple[str, str, float, bool], ...] = (
 _COMPILED = tuple((n, re.compile(p, re.IGNORECASE), c, e) for n, p, c, e in _PHRASES)
 
 
-def _quote(text: str, start: int, end: int, pad: int = 24) -> str:
-    """The matched phrase with a little context, trimmed to word edges."""
-    lo = max(0, start - pad)
-    hi = min(len(text), end + pad)
-    snippet = text[lo:hi].strip()
-    if lo > 0:
-        snippet = snippet.split(" ", 1)[-1]
-    if hi < len(text):
-        snippet = snippet.rsplit(" ", 1)[0]
-    return snippet.strip(" ,.;:!?")
+_SENTENCE = re.compile(r"[^.!?]*[.!?]+|[^.!?]+$")
+_WORD_SPAN = re.compile(r"\S+")
+_EDGE = " ,.;:!?-–—\"'"
+
+
+def _quote(text: str, start: int, end: int, max_words: int = 10, context: int = 3) -> str:
+    """The words that triggered a cue, read as evidence: the sentence holding them, or
+    when that sentence is long, the matched words with a few words either side, cut at
+    word boundaries and marked with "…" where cut (never a sentence's tail and the
+    next sentence's head)."""
+    lo, hi = 0, len(text)
+    for sentence in _SENTENCE.finditer(text):
+        if sentence.start() <= start < sentence.end():
+            lo, hi = sentence.start(), max(sentence.end(), end)
+            break
+    words = list(_WORD_SPAN.finditer(text, lo, hi))
+    if not words:
+        return text[start:end].strip(_EDGE)
+    hit = [i for i, w in enumerate(words) if w.end() > start and w.start() < end] or [0]
+    first, last = (0, len(words) - 1) if len(words) <= max_words else (
+        max(0, hit[0] - context), min(len(words) - 1, hit[-1] + context))
+    quote = text[words[first].start():words[last].end()].strip(_EDGE)
+    head = "…" if first > 0 else ""
+    tail = "…" if last < len(words) - 1 else ""
+    return f"{head}{quote}{tail}"
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    """``text`` up to ``limit`` characters, cut at a word boundary with "…" if longer."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text.strip(_EDGE)
+    return text[:limit].rsplit(" ", 1)[0].rstrip(_EDGE) + "…"
 
 
 def phrase_cues(text: str) -> list[Cue]:
@@ -105,8 +128,7 @@ def repetition_cue(text: str, earlier: list[str], min_overlap: float = 0.5) -> C
             best, best_text = overlap, prior
     if best < min_overlap:
         return None
-    shown = best_text if len(best_text) <= 60 else best_text[:57] + "..."
-    return Cue("repeated", 0.25, f"repeated the same complaint ('{shown}')")
+    return Cue("repeated", 0.25, f"repeated the same complaint ('{_clip(best_text)}')")
 
 
 _OFFER = re.compile(
@@ -129,7 +151,7 @@ def negation_cue(text: str, receptionist_text: str | None) -> Cue | None:
     match = _REJECT.search(text)
     if not match:
         return None
-    quote = _quote(text, match.start(), match.end(), pad=20)
+    quote = _quote(text, match.start(), match.end())
     return Cue("rejected_offer", 0.2, f"turned down the offered next step ('{quote}')")
 
 

@@ -9,6 +9,7 @@
                 confirm: "Confirm details", own: "Take responsibility", next_step: "Next step",
                 close: "Close the call", coach: "Your words" };
   var TRANSCRIPT_LINES = 6;
+  var HISTORY_CARDS = 4;       // earlier cards kept (greyed) under the current one
   var ENDED_KEEP_MS = 20000;
   var RETRY_FIRST_MS = 3000;   // after the stream closed for good: wait, then grow the wait
   var RETRY_MAX_MS = 30000;
@@ -81,7 +82,7 @@
     var label = LABELS[level];
     if (state && state.rising && level !== "calm") label += " and rising";
     meter.querySelector(".meter-label").textContent = label;
-    var list = meter.querySelector(".reasons");
+    var list = call.node.querySelector(".reasons");
     list.textContent = "";
     if (state && level !== "calm") {
       (state.reasons || []).slice(0, 3).forEach(function (r) { list.appendChild(el("li", "", r)); });
@@ -117,6 +118,9 @@
     });
   }
 
+  /* One card at a time is "say this now": a new card takes its place and the one it
+     replaces steps down, greyed, to the top of a short history.  The engine decides
+     when a card may replace another; the page only shows the newest on top. */
   function addPrompt(call, prompt) {
     if (call.prompts[prompt.id]) return;
     var node = document.getElementById("prompt-template").content.firstElementChild.cloneNode(true);
@@ -125,15 +129,39 @@
     node.querySelector(".kind").textContent = KINDS[prompt.kind] || prompt.kind;
     node.querySelector(".text").textContent = prompt.text;
     node.querySelector(".why").textContent = prompt.why || "";
+    node.querySelector(".why").title = prompt.why || "";
     node.querySelector(".done").addEventListener("click", function () { act(call, prompt.id, "done"); });
     node.querySelector(".dismiss").addEventListener("click", function () { act(call, prompt.id, "dismissed"); });
+    node.dataset.t = String(prompt.t || 0);
     call.prompts[prompt.id] = node;
-    var list = call.node.querySelector(".prompts");
-    var firstActed = list.querySelector(".prompt.acted");
-    var firstOpen = list.querySelector(".prompt:not(.acted)");
-    list.insertBefore(node, firstOpen || firstActed);  // newest first, above acted cards
-    node.classList.add("fresh");
+    var now = call.node.querySelector(".now");
+    var current = now.querySelector(".prompt");
+    if (current && Number(current.dataset.t) > Number(node.dataset.t)) {
+      stepDown(call, node);  // an older card arriving late (a snapshot) goes to the history
+      return;
+    }
+    if (current) stepDown(call, current);
+    node.classList.add("current", "fresh");
+    now.appendChild(node);
+    now.classList.remove("empty");
     setTimeout(function () { node.classList.remove("fresh"); }, 1500);
+  }
+
+  function stepDown(call, node) {
+    var history = call.node.querySelector(".history");
+    node.classList.remove("current", "fresh");
+    node.classList.add("earlier");
+    var after = Array.prototype.find.call(history.children, function (c) {
+      return Number(c.dataset.t) <= Number(node.dataset.t);
+    });
+    history.insertBefore(node, after || null);  // newest first
+    while (history.children.length > HISTORY_CARDS) {
+      var old = history.lastElementChild;
+      delete call.prompts[old.dataset.promptId];
+      old.remove();
+    }
+    var now = call.node.querySelector(".now");
+    if (!now.querySelector(".prompt")) now.classList.add("empty");
   }
 
   function markPrompt(call, id, status) {
@@ -141,13 +169,14 @@
     if (!node || node.classList.contains("acted")) return;
     node.classList.add("acted", status);
     node.querySelector(".actions").textContent = status === "done" ? "Done ✓" : "Dismissed";
-    node.parentNode.appendChild(node);  // acted cards sink below the open ones
+    if (node.classList.contains("current")) stepDown(call, node);  // the top is free again
   }
 
   function act(call, id, action) {
     var url = root.dataset.actUrl.replace("CALL", encodeURIComponent(call.sid))
       .replace("PROMPT", encodeURIComponent(id));
     var node = call.prompts[id];
+    if (!node) return;
     node.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
     fetch(url, {
       method: "POST",
@@ -203,6 +232,7 @@
           delete call.prompts[id];
         }
       });
+      if (!call.node.querySelector(".now .prompt")) call.node.querySelector(".now").classList.add("empty");
       (c.prompts || []).slice().sort(function (a, b) { return a.t - b.t; })
         .forEach(function (p) { addPrompt(call, p); });
     });
