@@ -16,7 +16,6 @@ from typing import Any
 
 from flask import Flask, jsonify, request
 from flask.json.provider import DefaultJSONProvider
-from markupsafe import escape
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 log = logging.getLogger(__name__)
@@ -54,18 +53,16 @@ def init_app(app: Flask, max_request_bytes: int) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Any:
-        if error.code is None or error.code < 400:
-            return error
-        if wants_json():
-            response = jsonify(error=error_code(error), message=error.description)
-            response.status_code = error.code
-            for name, value in error.get_headers():
-                if name.lower() not in ("content-type", "content-length"):
-                    response.headers[name] = value
-            return response
-        title = escape(f"{error.code} {error.name}")
-        return (f"<!doctype html><title>{title}</title>"
-                f"<h1>{title}</h1><p>{escape(error.description)}</p>", error.code)
+        if error.code is None or error.code < 400 or not wants_json():
+            return error  # pages: werkzeug's escaped page, or whatever response it carries
+        if error.response is not None and error.response.mimetype == "application/json":
+            return error.response
+        response = jsonify(error=error_code(error), message=error.description)
+        response.status_code = error.code
+        for name, value in error.get_headers():
+            if name.lower() not in ("content-type", "content-length"):
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Any:
