@@ -71,11 +71,26 @@ def test_a_receptionist_login_reads_only_her_desks_calls_and_a_manager_all(app, 
 
 
 def test_healthz_says_what_is_loaded_and_what_is_missing(client):
-    body = client.get("/healthz").get_json()
+    body = client.get("/healthz", headers=AUTH).get_json()
     assert body["database"]["ok"] and body["bus"]["ok"]
     assert body["speech_model"]["ok"] is False
     assert "disabled" in body["speech_model"]["detail"]
     assert body["status"] == "ok"
+
+
+def test_anonymous_healthz_gets_the_status_only(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+    assert b"model" not in response.data and b"counters" not in response.data
+
+
+def test_healthz_detail_is_for_managers_not_receptionists(app, client):
+    store = services_of(app).store
+    login(client, store, "desk", "receptionist")
+    assert set(client.get("/healthz").get_json()) == {"status"}
+    manager = app.test_client()
+    login(manager, store, "boss", "manager")
+    assert "counters" in manager.get("/healthz").get_json()
 
 
 def test_login_page_rejects_a_wrong_password(app, client):

@@ -85,7 +85,7 @@ def test_a_call_streams_into_its_session_and_record(stream_app, server, recordin
     assert not [k for k in counters.snapshot() if k.startswith("twilio.stream.")]
 
 
-def test_mark_and_dtmf_are_logged(server, recordings, caplog):
+def test_mark_and_dtmf_are_logged_without_the_digits(server, recordings, caplog):
     client = StreamClient(server.url, CALL_A)
     client.begin()
     with caplog.at_level(logging.INFO, logger="voice.twilio.media_socket"):
@@ -93,7 +93,8 @@ def test_mark_and_dtmf_are_logged(server, recordings, caplog):
         client.send(client.builder.dtmf("7"))
         client.stop()
     assert f"call {CALL_A}: mark 'greeting-done'" in caplog.text
-    assert f"call {CALL_A}: caller pressed 7" in caplog.text
+    assert f"call {CALL_A}: caller pressed a key" in caplog.text
+    assert "pressed 7" not in caplog.text  # the digits a caller keys in can be PHI
 
 
 # --- the stream is bound to its call by the voice webhook's token ------------------------------
@@ -367,15 +368,39 @@ def test_a_failing_frame_handler_is_logged_and_the_stream_goes_on(
     assert record(stream_app, CALL_A)["status"] == "completed"
 
 
-def test_silent_client_is_closed_after_the_start_timeout(server, caplog, monkeypatch):
-    import voice.twilio.media_socket as stream_module
+@pytest.fixture
+def quick_start_server(config):
+    app = create_app(config.replace(stream_start_timeout_s=0.6), speech=ScriptedEngine())
+    with LiveServer(app) as live:
+        yield live
 
-    monkeypatch.setattr(stream_module, "START_TIMEOUT_S", 0.3)
-    monkeypatch.setattr(stream_module, "RECEIVE_POLL_S", 0.1)
-    client = StreamClient(server.url, CALL_A)
+
+def test_silent_client_is_closed_after_the_start_timeout(quick_start_server, caplog):
+    client = StreamClient(quick_start_server.url, CALL_A)
     with caplog.at_level(logging.WARNING, logger="voice.twilio.media_socket"):
         client.send(client.builder.connected())
         client.wait_closed(timeout=10)
+    assert counters.get("twilio.stream.no_start") == 1
+
+
+def test_a_client_sending_marks_instead_of_start_is_closed_all_the_same(quick_start_server):
+    client = StreamClient(quick_start_server.url, CALL_A)
+    client.send(client.builder.connected())
+    stop = threading.Event()
+
+    def keep_marking() -> None:
+        while not stop.wait(0.1):
+            try:
+                client.send(client.builder.mark("keep-alive"))
+            except (websocket.WebSocketException, OSError):
+                return
+
+    marker = threading.Thread(target=keep_marking, daemon=True)
+    marker.start()
+    try:
+        client.wait_closed(timeout=10)
+    finally:
+        stop.set()
     assert counters.get("twilio.stream.no_start") == 1
 
 

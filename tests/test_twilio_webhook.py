@@ -1,6 +1,7 @@
 """The Twilio webhooks: TwiML content and request signatures on all three endpoints."""
 
 import logging
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -13,7 +14,7 @@ from voice import create_app
 from voice.events import CallStarted
 from voice.metrics import counters
 from voice.services import services_of
-from voice.twilio.signature import call_stream_token
+from voice.twilio.signature import STREAM_TOKEN_TTL_S, stream_token_problem
 
 TOKEN = "test-auth-token"
 PUBLIC = "https://coach.example.com"
@@ -47,8 +48,9 @@ def test_voice_webhook_streams_both_tracks_then_dials_the_desk(client):
     assert stream.attrib == {"url": "wss://coach.example.com/twilio/stream",
                              "track": "both_tracks"}
     params = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
-    assert params == {"desk": "front-desk", "from": "+15550001", "to": "+15550002",
-                      "token": call_stream_token(TOKEN, CALL)}
+    token = params.pop("token")
+    assert params == {"desk": "front-desk", "from": "+15550001", "to": "+15550002"}
+    assert stream_token_problem(TOKEN, CALL, token) is None
     dial = root.find("Dial")
     assert dial.get("action") == "https://coach.example.com/twilio/status"
     number = dial.find("Number")
@@ -68,10 +70,13 @@ def test_stream_token_is_bound_to_the_call_and_the_auth_token(client):
     mine = stream_parameters(post_signed(client, "/twilio/voice", CALL_FORM))["token"]
     form = {**CALL_FORM, "CallSid": other_call}
     theirs = stream_parameters(post_signed(client, "/twilio/voice", form))["token"]
-    assert mine == call_stream_token(TOKEN, CALL) and theirs == call_stream_token(TOKEN, other_call)
-    assert mine != theirs
-    assert len(mine) == 64 and set(mine) <= set("0123456789abcdef")  # HMAC-SHA256, hex
-    assert mine != call_stream_token("another-auth-token", CALL)
+    assert stream_token_problem(TOKEN, CALL, mine) is None
+    assert stream_token_problem(TOKEN, other_call, theirs) is None
+    assert stream_token_problem(TOKEN, CALL, theirs) == "not this call's token"
+    assert stream_token_problem("another-auth-token", CALL, mine) == "not this call's token"
+    expiry, _, mac = mine.partition(".")
+    assert len(mac) == 64 and set(mac) <= set("0123456789abcdef")  # HMAC-SHA256, hex
+    assert 0 < int(expiry) - time.time() <= STREAM_TOKEN_TTL_S
 
 
 def test_voice_webhook_dials_a_softphone_client(config):

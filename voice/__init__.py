@@ -14,9 +14,9 @@ import os
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, jsonify, request
-from markupsafe import escape
+from flask import Flask
 
+from voice import errors, logsafe
 from voice.config import Config
 
 if TYPE_CHECKING:
@@ -32,9 +32,7 @@ def create_app(config: Config | None = None, **services_overrides: Any) -> Flask
     from voice.services import build_services, install
 
     config = config or Config.from_env()
-    logging.basicConfig(
-        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logsafe.install(config.log_level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     app = Flask(__name__)
     app.config.update(
@@ -65,7 +63,7 @@ def create_app(config: Config | None = None, **services_overrides: Any) -> Flask
     sock.init_app(app)
     init_auth(app, config)
     _register_blueprints(app)
-    _register_errors(app)
+    errors.init_app(app, config.max_request_bytes)
     if config.demo:
         _start_demo(services)
     if not config.testing:
@@ -98,25 +96,3 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(review.bp)
     app.register_blueprint(followups.bp)
     app.register_blueprint(api.bp)
-
-
-def _register_errors(app: Flask) -> None:
-    def wants_json() -> bool:
-        return request.path.startswith(("/api/", "/twilio/")) or request.accept_mimetypes.best == (
-            "application/json"
-        )
-
-    @app.errorhandler(404)
-    @app.errorhandler(405)
-    @app.errorhandler(403)
-    @app.errorhandler(400)
-    def http_error(error: Any) -> Any:
-        if wants_json():
-            return jsonify(error=error.name.lower().replace(" ", "_"),
-                           message=error.description), error.code
-        title = escape(f"{error.code} {error.name}")
-        return (
-            f"<!doctype html><title>{title}</title>"
-            f"<h1>{title}</h1><p>{escape(error.description)}</p>",
-            error.code,
-        )

@@ -31,8 +31,9 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
-@click.option("--threads", default=64, show_default=True, type=int,
-              help="Worker threads (each WebSocket and SSE stream holds one).")
+@click.option("--threads", default=32, show_default=True, type=int,
+              help="Threads for ordinary requests (streams have their own pool: "
+                   "VOICE_STREAM_THREADS).")
 @click.option("--demo", is_flag=True, help="Also loop a demo call so the console shows activity.")
 @click.option("--dev", "dev_server", is_flag=True, help="Use Flask's development server.")
 @click.option("--insecure-dev", is_flag=True,
@@ -40,12 +41,13 @@ def main() -> None:
                    "(local development only; same as VOICE_INSECURE_DEV=1).")
 def serve(host: str, port: int, threads: int, demo: bool, dev_server: bool,
           insecure_dev: bool) -> None:
-    """Run the service (the same app the Procfile runs, under gunicorn with threads)."""
+    """Run the service under gunicorn with the guarded thread worker (as the Procfile does)."""
     if demo:
         os.environ["VOICE_DEMO"] = "1"
     if insecure_dev:
         os.environ["VOICE_INSECURE_DEV"] = "1"
     config = _config()
+    _store(config).engine.dispose()  # a database that is not there stops us here, in one line
     click.echo(f"Call coach on http://{host}:{port}  (console: http://{host}:{port}/console)")
     if dev_server:
         from voice import create_app
@@ -54,14 +56,14 @@ def serve(host: str, port: int, threads: int, demo: bool, dev_server: bool,
         return
     from gunicorn.app.base import BaseApplication
 
+    from voice.serving import gunicorn_settings
+
+    settings = gunicorn_settings(config, f"{host}:{port}", threads)
+
     class _Gunicorn(BaseApplication):
         def load_config(self) -> None:
-            self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", 1)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", threads)
-            self.cfg.set("timeout", 120)
-            self.cfg.set("graceful_timeout", 30)
+            for name, value in settings.items():
+                self.cfg.set(name, value)
 
         def load(self):  # noqa: ANN202 - gunicorn's hook
             from voice import create_app
@@ -122,11 +124,16 @@ def users() -> None:
     """People who log in to the console and review pages."""
 
 
-def _store():  # noqa: ANN202 - a RecordStore
-    from voice.records import RecordStore
+def _store(config: Config | None = None):  # noqa: ANN202 - a RecordStore
+    """The records store, migrated; an unreachable database is one clear error line."""
+    from voice.records import DatabaseUnreachable, RecordStore
 
-    store = RecordStore(_config().database_url)
-    store.migrate()
+    store = RecordStore((config or _config()).database_url)
+    try:
+        store.migrate()
+    except DatabaseUnreachable as exc:
+        store.engine.dispose()
+        raise click.ClickException(str(exc)) from None
     return store
 
 
@@ -224,6 +231,7 @@ def init(env_file: Path) -> None:
 
     from dotenv import dotenv_values, set_key
 
+    _tighten(env_file)  # before a secret is added to it
     current = dotenv_values(env_file) if env_file.exists() else {}
     added = []
     for name in ("VOICE_SECRET_KEY", "VOICE_API_TOKEN"):
@@ -234,7 +242,7 @@ def init(env_file: Path) -> None:
             os.environ[name] = value
             added.append(name)
     if added:
-        env_file.chmod(0o600)
+        env_file.chmod(0o600)  # set_key rewrites the file under the umask
         click.echo(f"wrote {', '.join(added)} to {env_file}")
     store = _store()
     if not store.users.list_all():
@@ -242,6 +250,17 @@ def init(env_file: Path) -> None:
         store.users.add("manager", password, "manager")
         click.echo("created the first login -> username: manager  password: " + password)
         click.echo("(add receptionists with: voice users add NAME --role receptionist)")
+
+
+def _tighten(env_file: Path) -> None:
+    """Make ``env_file`` readable by its owner only (0600) whenever it is looser; say so."""
+    if not env_file.exists():
+        return
+    mode = env_file.stat().st_mode & 0o777
+    if mode & 0o077:
+        env_file.chmod(0o600)
+        click.echo(f"tightened {env_file} from {mode:04o} to 0600: it holds secrets, so only "
+                   "its owner may read it")
 
 
 @main.group()

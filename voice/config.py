@@ -146,6 +146,14 @@ class Config:
     load_sentiment_model: bool = True
     max_frame_bytes: int = 64 * 1024
     asr_queue_chunks: int = 1500
+    header_timeout_s: float = 10.0
+    stream_start_timeout_s: float = 5.0
+    stream_threads: int = 256
+    max_connections: int = 2000
+    events_per_login: int = 4
+    max_request_bytes: int = 1 << 20
+    max_scenario_bytes: int = 256 * 1024
+    bus_buffer_events: int = 10_000
     log_level: str = "INFO"
     timezone: str = "UTC"
     retention_days: int = 90
@@ -196,6 +204,17 @@ class Config:
             load_sentiment_model=_flag(env, "VOICE_LOAD_SENTIMENT_MODEL", True),
             max_frame_bytes=int(_number(env, "VOICE_MAX_FRAME_BYTES", 64 * 1024, 1024, 16 << 20)),
             asr_queue_chunks=int(_number(env, "VOICE_ASR_QUEUE_CHUNKS", 1500, 10, 1_000_000)),
+            header_timeout_s=_number(env, "VOICE_HEADER_TIMEOUT_S", 10.0, 1.0, 300.0),
+            stream_start_timeout_s=_number(env, "VOICE_STREAM_START_TIMEOUT_S", 5.0, 0.5, 120.0),
+            stream_threads=int(_number(env, "VOICE_STREAM_THREADS", 256, 4, 4096)),
+            max_connections=int(_number(env, "VOICE_MAX_CONNECTIONS", 2000, 16, 100_000)),
+            events_per_login=int(_number(env, "VOICE_EVENTS_PER_LOGIN", 4, 1, 1000)),
+            max_request_bytes=int(_number(env, "VOICE_MAX_REQUEST_BYTES", 1 << 20, 1024,
+                                          1 << 30)),
+            max_scenario_bytes=int(_number(env, "VOICE_MAX_SCENARIO_BYTES", 256 * 1024, 1024,
+                                           64 << 20)),
+            bus_buffer_events=int(_number(env, "VOICE_BUS_BUFFER_EVENTS", 10_000, 10,
+                                          10_000_000)),
             log_level=log_level,
             timezone=_timezone(env),
             retention_days=int(_number(env, "VOICE_RETENTION_DAYS", 90, 0, 36500)),

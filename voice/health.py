@@ -1,4 +1,10 @@
-"""``GET /healthz``: liveness plus what is loaded (speech, sentiment, db, bus)."""
+"""``GET /healthz``: liveness for anyone; what is loaded and the counters for managers.
+
+Anonymous callers (a load balancer, a stranger) get ``{"status"}`` only, with
+200 or 503.  A manager's login or ``Authorization: Bearer <VOICE_API_TOKEN>``
+also gets each part (speech, sentiment, playbook, database, bus, Twilio), the
+live-call count and the counters: model paths and traffic are not for everyone.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
+from voice.auth.identity import bearer_person, current_person
 from voice.metrics import counters
 from voice.services import current_services
 
@@ -14,7 +21,7 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/healthz")
 def healthz() -> Any:
-    """Report each part: ok, or what is missing and how to fix it."""
+    """Report the status; with a manager login or the API token, each part too."""
     svc = current_services()
     db_ok = svc.store.ping()
     bus_ok = svc.bus.ping()
@@ -34,4 +41,13 @@ def healthz() -> Any:
         "live_calls": len(svc.calls.live()),
         "counters": counters.snapshot(),
     }
-    return jsonify(body), 200 if body["status"] == "ok" else 503
+    code = 200 if body["status"] == "ok" else 503
+    if not may_see_detail():
+        return jsonify(status=body["status"]), code
+    return jsonify(body), code
+
+
+def may_see_detail() -> bool:
+    """Whether this caller may see what is loaded: the API token, or a manager's login or token."""
+    person = bearer_person() or current_person()
+    return person is not None and person.has_role("manager")

@@ -3,7 +3,8 @@
 A scenario is YAML with ``title``, ``caller`` (a phone number), optional ``desk``
 and ``turns``: ``{speaker: caller | receptionist, at: seconds from call start,
 text, loudness: dBFS (optional)}``.  This module owns the dataclasses and
-``load_scenario``, whose errors name the file, the turn number and the field.
+``load_scenario``, whose errors name the file, the turn number and the field,
+and the size limits (bytes, turns, characters per turn, length of the call).
 Playing a scenario is someone else's job (``voice simulate``, ``serve --demo``).
 """
 
@@ -20,6 +21,10 @@ SPEAKERS = ("caller", "receptionist")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ().\-]{5,}$")
 _TOP_KEYS = ("title", "caller", "desk", "turns")
 _TURN_KEYS = ("speaker", "at", "text", "loudness")
+MAX_SCENARIO_BYTES = 256 * 1024
+MAX_TURNS = 500
+MAX_TURN_CHARS = 2000
+MAX_CALL_S = 3600.0
 
 
 class ScenarioError(Exception):
@@ -88,15 +93,26 @@ def load_scenario(path: str | Path) -> Scenario:
     return parse_scenario(text, path)
 
 
-def parse_scenario(text: str, source: str | Path) -> Scenario:
-    """Validate scenario YAML (or JSON, which is YAML) from ``source``, a name for errors."""
+def parse_scenario(text: str, source: str | Path,
+                   max_bytes: int = MAX_SCENARIO_BYTES) -> Scenario:
+    """Validate scenario YAML (or JSON, which is YAML) from ``source``, a name for errors.
+
+    Refused before parsing: more than ``max_bytes``; while parsing: nesting deeper
+    than the parser goes; after: more than ``MAX_TURNS`` turns or a turn's text
+    over ``MAX_TURN_CHARS`` characters.
+    """
     path = source
+    size = len(text.encode("utf-8", "replace"))
+    if size > max_bytes:
+        raise ScenarioError(path, f"is {size} bytes; the limit is {max_bytes}")
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else None
         raise ScenarioError(path, f"not valid YAML: {err.problem or err}", line=line) from None
+    except RecursionError:
+        raise ScenarioError(path, "nested too deeply to be a scenario") from None
     if not isinstance(root, yaml.MappingNode):
         raise ScenarioError(path, "expected a mapping with title, caller and turns")
     top = _fields(root, path, _TOP_KEYS, None)
@@ -161,6 +177,9 @@ def _turns(top: dict[str, yaml.Node], path: Path) -> tuple[ScenarioTurn, ...]:
     if not isinstance(node, yaml.SequenceNode) or not node.value:
         line = _line(node) if node is not None else None
         raise ScenarioError(path, "needs a non-empty list of turns", None, "turns", line)
+    if len(node.value) > MAX_TURNS:
+        raise ScenarioError(path, f"has {len(node.value)} turns; the limit is {MAX_TURNS}",
+                            None, "turns", _line(node))
     turns: list[ScenarioTurn] = []
     for number, item in enumerate(node.value, start=1):
         turns.append(_turn(item, path, number, turns[-1].at if turns else 0.0))
@@ -188,6 +207,9 @@ def _turn(item: yaml.Node, path: Path, number: int, previous_at: float) -> Scena
     at = _number(fields, "at", path, number)
     if at < 0:
         raise ScenarioError(path, "must not be negative", number, "at", _line(fields["at"]))
+    if at > MAX_CALL_S:
+        raise ScenarioError(path, f"is past the {MAX_CALL_S:g} s a scenario may last", number,
+                            "at", _line(fields["at"]))
     if at < previous_at:
         raise ScenarioError(
             path,
@@ -201,4 +223,8 @@ def _turn(item: yaml.Node, path: Path, number: int, previous_at: float) -> Scena
         raise ScenarioError(
             path, "is dBFS, between -120 and 0", number, "loudness", _line(fields["loudness"])
         )
-    return ScenarioTurn(speaker, at, _text(fields, "text", path, number), loudness)
+    text = _text(fields, "text", path, number)
+    if len(text) > MAX_TURN_CHARS:
+        raise ScenarioError(path, f"is {len(text)} characters; the limit is {MAX_TURN_CHARS}",
+                            number, "text", _line(fields["text"]))
+    return ScenarioTurn(speaker, at, text, loudness)

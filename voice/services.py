@@ -105,7 +105,7 @@ def build_services(config: Config, **overrides: Any) -> Services:
     redactor = Redactor.from_patterns(config.redact_patterns)
     store.outcome = OutcomeSettings(config.timezone, _topics_of(playbook.value), redactor)
     writer = RecordWriter(store, redactor=redactor)
-    publisher = QueuedPublisher(bus, redactor=redactor)
+    publisher = QueuedPublisher(bus, maxsize=config.bus_buffer_events, redactor=redactor)
     instance_id = new_instance_id()
     parts = CallParts(
         writer=writer,

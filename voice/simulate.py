@@ -54,11 +54,17 @@ def scenario_to_json(scenario: Scenario) -> dict[str, Any]:
     return body
 
 
-def scenario_from_json(data: Any) -> Scenario:
+def scenario_from_json(data: Any, max_bytes: int | None = None) -> Scenario:
     """Validate a JSON scenario with the file validator; errors name the turn and field."""
     if not isinstance(data, dict):
         raise ScenarioError("request body", "expected a JSON object with title, caller and turns")
-    return parse_scenario(json.dumps(data, indent=1), "request body")
+    try:
+        text = json.dumps(data, indent=1)
+    except RecursionError:
+        raise ScenarioError("request body", "nested too deeply to be a scenario") from None
+    if max_bytes is None:
+        return parse_scenario(text, "request body")
+    return parse_scenario(text, "request body", max_bytes=max_bytes)
 
 
 class ScenarioPlayer:

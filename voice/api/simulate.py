@@ -28,6 +28,10 @@ def _speed(body: dict[str, Any]) -> float | None:
 @api_auth_required("manager")
 def simulate() -> Any:
     """Validate the JSON scenario (400 with errors), start playing it, answer 202."""
+    limit = current_services().config.max_scenario_bytes
+    if (request.content_length or 0) > limit:
+        message = f"the scenario is {request.content_length} bytes; the limit is {limit}"
+        return jsonify(error="too_large", message=message, errors=[message]), 413
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return jsonify(error="bad_request", message="send the scenario as a JSON object",
@@ -37,7 +41,7 @@ def simulate() -> Any:
         message = f"speed must be a number between {MIN_SPEED:g} and {MAX_SPEED:g}"
         return jsonify(error="bad_request", message=message, errors=[message]), 400
     try:
-        scenario = scenario_from_json(body)
+        scenario = scenario_from_json(body, max_bytes=2 * limit)  # re-indented by the check
     except ScenarioError as err:
         return jsonify(error="invalid_scenario", message=str(err), errors=[str(err)]), 400
     svc = current_services()

@@ -13,11 +13,16 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True)
 class BusMessage:
-    """One event on a desk's channel: ``id`` orders messages within the desk."""
+    """One event on a desk's channel: ``id`` orders messages within the desk.
+
+    ``seq`` counts the desk's messages on this bus without holes (1, 2, 3 ...;
+    0 when unknown), so a reader that sees ``seq`` jump knows it missed some.
+    """
 
     id: str
     type: str
     data: dict[str, Any]
+    seq: int = 0
 
 
 class Subscription(Protocol):
@@ -47,8 +52,13 @@ class Bus(Protocol):
 
     name: str
 
-    def publish(self, desk: str, type: str, data: dict[str, Any]) -> BusMessage:
-        """Send one event to everyone watching ``desk``."""
+    def publish(self, desk: str, type: str, data: dict[str, Any],
+                dedupe_key: str | None = None) -> BusMessage:
+        """Send one event to everyone watching ``desk``.
+
+        A retried publish passes the same ``dedupe_key``: a bus that may have
+        carried the first attempt (a timeout after Redis ran it) sends it once.
+        """
         ...
 
     def subscribe(self, desk: str, after: str | None = None) -> Subscription:

@@ -72,17 +72,23 @@ class MemoryBus:
         self._lock = threading.Lock()
         self._epoch = uuid.uuid4().hex[:8]
         self._ids = itertools.count(1)
+        self._seq: dict[str, int] = {}
         self._history: dict[str, deque[tuple[int, BusMessage]]] = {}
         self._trimmed_upto: dict[str, int] = {}
         self._subscribers: dict[str, list[MemorySubscription]] = {}
         self._history_size = history
         self._subscriber_queue = subscriber_queue
 
-    def publish(self, desk: str, type: str, data: dict[str, Any]) -> BusMessage:
-        """Send to every subscriber of ``desk`` (in id order) and keep it for replay."""
+    def publish(self, desk: str, type: str, data: dict[str, Any],
+                dedupe_key: str | None = None) -> BusMessage:
+        """Send to every subscriber of ``desk`` (in id order) and keep it for replay.
+
+        In-process publishing cannot half-fail, so ``dedupe_key`` is not needed here.
+        """
         with self._lock:
             number = next(self._ids)
-            message = BusMessage(id=f"{self._epoch}-{number}", type=type, data=data)
+            seq = self._seq[desk] = self._seq.get(desk, 0) + 1
+            message = BusMessage(id=f"{self._epoch}-{number}", type=type, data=data, seq=seq)
             kept = self._history.setdefault(desk, deque(maxlen=self._history_size))
             if len(kept) == kept.maxlen:
                 self._trimmed_upto[desk] = kept[0][0]

@@ -1,11 +1,16 @@
-"""Publishing off the call's thread: a bounded queue drained by one thread.
+"""Publishing off the call's thread: a bounded buffer drained by one thread, with retries.
 
 The stages run on each call's transcription thread; a slow or unreachable bus
-(Redis timing out) must not hold that thread, or audio would back up.  Events
-are published in the order they were queued; when the queue is full the oldest
-waiting event is dropped and counted (the records keep everything, and a
-console that missed events gets a snapshot when it reconnects).  Transcript
-text is redacted (card numbers, SSNs) before it is queued, so it never reaches Redis.
+(Redis stalled or down) must not hold that thread, or audio would back up.
+Events are published in the order they were queued.  When publishing fails the
+event stays at the head of the buffer and is retried (backing off up to 2 s)
+with the same dedupe key, so a stall loses nothing and a timed-out publish that
+Redis did run is not sent twice.  Only when the buffer is full
+(``VOICE_BUS_BUFFER_EVENTS``) is the oldest waiting event dropped, and counted
+(``bus.publish_dropped``); the records keep everything, and a console that sees
+the desk's sequence jump takes a snapshot.
+Transcript text is redacted (card numbers, SSNs) before it is queued, so it never
+reaches Redis.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections import deque
 from typing import Any
 
@@ -22,21 +28,31 @@ from voice.records.redact import Redactor, redact_payload
 
 log = logging.getLogger(__name__)
 
+RETRY_FIRST_S = 0.1
+RETRY_MAX_S = 2.0
+
 
 class QueuedPublisher:
-    """Non-blocking ``publish`` in front of a bus."""
+    """Non-blocking ``publish`` in front of a bus; keeps events through a bus outage."""
 
     def __init__(self, bus: Bus, maxsize: int = 10_000, redactor: Redactor | None = None) -> None:
         self.bus = bus
         self.redactor = redactor or Redactor()
-        self._queue: deque[tuple[str, str, dict[str, Any]]] = deque()
+        self._queue: deque[tuple[str, str, dict[str, Any], str]] = deque()
         self._maxsize = maxsize
         self._cond = threading.Condition()
         self._busy = False
         self._closed = False
         self._last_error_log = 0.0
+        self._failing_since: float | None = None
         self._thread = threading.Thread(target=self._run, name="bus-publisher", daemon=True)
         self._thread.start()
+
+    @property
+    def waiting(self) -> int:
+        """Events buffered, not yet on the bus."""
+        with self._cond:
+            return len(self._queue)
 
     def publish(self, desk: str, type: str, data: dict[str, Any]) -> None:
         """Queue one event for the desk (transcripts redacted first); never blocks."""
@@ -45,7 +61,7 @@ class QueuedPublisher:
             if len(self._queue) >= self._maxsize:
                 self._queue.popleft()
                 counters.incr("bus.publish_dropped")
-            self._queue.append((desk, type, data))
+            self._queue.append((desk, type, data, uuid.uuid4().hex))
             self._cond.notify_all()
 
     def flush(self, timeout: float = 5.0) -> bool:
@@ -68,24 +84,46 @@ class QueuedPublisher:
         self._thread.join(timeout=1.0)
 
     def _run(self) -> None:
+        backoff = RETRY_FIRST_S
         while True:
             with self._cond:
                 while not self._queue and not self._closed:
                     self._cond.wait()
-                if not self._queue:
+                if not self._queue or (self._closed and self._failing_since is not None):
                     return
-                desk, type, data = self._queue.popleft()
+                desk, type, data, key = self._queue[0]
                 self._busy = True
             try:
-                self.bus.publish(desk, type, data)
+                self.bus.publish(desk, type, data, dedupe_key=key)
+            except (TypeError, ValueError) as exc:  # this event can never be sent: skip it
+                counters.incr("bus.publish_unsendable")
+                log.error("bus %s: %s for desk %s cannot be sent (%s); skipped",
+                          self.bus.name, type, desk, exc)
             except Exception as exc:
-                counters.incr("bus.publish_errors")
-                now = time.monotonic()
-                if now - self._last_error_log > 10:
-                    self._last_error_log = now
-                    log.error("bus %s: could not publish %s for desk %s: %s",
-                              self.bus.name, type, desk, exc)
-            finally:
+                self._failed(type, desk, exc)
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
+                    self._cond.wait(backoff)  # close() wakes it
+                backoff = min(backoff * 2, RETRY_MAX_S)
+                continue
+            backoff = RETRY_FIRST_S
+            with self._cond:
+                if self._queue and self._queue[0][3] == key:
+                    self._queue.popleft()
+                self._busy = False
+                self._cond.notify_all()
+            if self._failing_since is not None:
+                log.warning("bus %s: publishing again after %.1f s; %d event(s) still buffered",
+                            self.bus.name, time.monotonic() - self._failing_since, self.waiting)
+                self._failing_since = None
+
+    def _failed(self, type: str, desk: str, exc: Exception) -> None:
+        counters.incr("bus.publish_errors")
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        if now - self._last_error_log > 10:
+            self._last_error_log = now
+            log.error("bus %s: could not publish %s for desk %s (%s); keeping it and %d "
+                      "more to retry", self.bus.name, type, desk, exc, self.waiting - 1)

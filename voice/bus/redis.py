@@ -3,9 +3,11 @@
 Each message is appended to a capped Redis stream per desk (its id is the
 stream entry id, so replay after a reconnect works across instances) and
 published on the desk's pub/sub channel, both in one Lua script so channel
-order is id order.  A subscriber listens on the channel first, then replays the
-stream after ``after`` and skips what it has already seen, so nothing falls
-between the two.
+order is id order; the same script numbers the desk's messages (``seq``, no
+holes, so a reader can tell it missed some) and, for a publish retried after a
+timeout, skips one Redis already ran (``dedupe_key``).  A subscriber listens on
+the channel first, then replays the stream after ``after`` and skips what it has
+already seen, so nothing falls between the two.
 """
 
 from __future__ import annotations
@@ -23,20 +25,37 @@ from voice.metrics import counters
 
 log = logging.getLogger(__name__)
 
-# KEYS: stream, channel; ARGV: max length, payload.  Returns the new entry id.
+# KEYS: stream, channel, desk sequence, dedupe key (or ""); ARGV: max length, payload,
+# dedupe seconds.  Returns {entry id, seq}, or {"", 0} when the dedupe key was seen.
 _PUBLISH_SCRIPT = """
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'payload', ARGV[2])
-redis.call('PUBLISH', KEYS[2], id .. ' ' .. ARGV[2])
-return id
+if KEYS[4] ~= '' and not redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[3]) then
+  return {'', 0}
+end
+local seq = redis.call('INCR', KEYS[3])
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'payload', ARGV[2],
+                      'seq', seq)
+redis.call('PUBLISH', KEYS[2], id .. ' ' .. seq .. ' ' .. ARGV[2])
+return {id, seq}
 """
+DEDUPE_S = 600
 
 
 def _stream_key(desk: str) -> str:
     return f"voice:desk:{desk}:events"
 
 
-def _channel(desk: str) -> str:
-    return f"voice:desk:{desk}"
+def _channel(desk: str, db: int = 0) -> str:
+    # Pub/sub channels are server-wide, not per database: name the database, so that
+    # deployments (or test runs) on other databases of one Redis never hear each other.
+    return f"voice:desk:{desk}" if not db else f"voice:db{db}:desk:{desk}"
+
+
+def _seq_key(desk: str) -> str:
+    return f"voice:desk:{desk}:seq"
+
+
+def _dedupe_key(key: str | None) -> str:
+    return f"voice:published:{key}" if key else ""
 
 
 def _id_key(message_id: str) -> tuple[int, int] | None:
@@ -56,7 +75,7 @@ class RedisSubscription(MemorySubscription):
     def __init__(self, bus: RedisBus, desk: str, after: str | None, maxsize: int) -> None:
         super().__init__(bus, desk, maxsize)
         self._pubsub = bus.client.pubsub(ignore_subscribe_messages=True)
-        self._pubsub.subscribe(_channel(desk))
+        self._pubsub.subscribe(_channel(desk, bus.db))
         self._last: tuple[int, int] = (0, 0)
         self._stop = threading.Event()
         start = _id_key(after) if after else None
@@ -71,18 +90,26 @@ class RedisSubscription(MemorySubscription):
             self.resumed = bool(oldest) and (_id_key(_text(oldest[0][0])) or (0, 0)) <= start
             self._last = start
             for entry_id, fields in bus.client.xrange(_stream_key(desk), min=f"({after}"):
-                self._deliver(_text(entry_id), _text(fields[b"payload"]))
+                seq = int(_text(fields.get(b"seq", b"0")) or 0)
+                self._deliver(_text(entry_id), seq, _text(fields[b"payload"]))
         except redis.RedisError as exc:
             self.resumed = False
             log.warning("replay for desk %s after %s failed: %s", desk, after, exc)
 
-    def _deliver(self, message_id: str, payload: str) -> None:
+    def _deliver(self, message_id: str, seq: int, payload: str) -> None:
         key = _id_key(message_id)
         if key is None or key <= self._last:
             return
+        try:
+            body = json.loads(payload)
+            message = BusMessage(id=message_id, type=body["type"], data=body["data"], seq=seq)
+        except (ValueError, KeyError, TypeError) as exc:  # not ours: skip it, keep listening
+            counters.incr("bus.bad_messages")
+            log.warning("desk %s: skipped a bus message that is not an event (%s)", self.desk,
+                        exc.__class__.__name__)
+            return
         self._last = key
-        body = json.loads(payload)
-        self.offer(BusMessage(id=message_id, type=body["type"], data=body["data"]))
+        self.offer(message)
 
     def _listen(self) -> None:
         while not self._stop.is_set():
@@ -96,8 +123,11 @@ class RedisSubscription(MemorySubscription):
                 self._stop.wait(1.0)
                 continue
             if item and item.get("type") == "message":
-                message_id, _, payload = _text(item["data"]).partition(" ")
-                self._deliver(message_id, payload)
+                message_id, _, rest = _text(item["data"]).partition(" ")
+                seq, _, payload = rest.partition(" ")
+                if not seq.isdigit():  # no sequence number: the rest is the payload
+                    seq, payload = "0", rest
+                self._deliver(message_id, int(seq), payload)
 
     def close(self) -> None:
         """Stop the listener, wait for it, then unsubscribe (idempotent)."""
@@ -121,18 +151,26 @@ class RedisBus:
     def __init__(self, url: str, history: int = 500, subscriber_queue: int = 1000) -> None:
         self.url = url
         self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.db = int(self.client.connection_pool.connection_kwargs.get("db") or 0)
         self._publish = self.client.register_script(_PUBLISH_SCRIPT)
         self._history = history
         self._subscriber_queue = subscriber_queue
         self._subscriptions: set[RedisSubscription] = set()
         self._lock = threading.Lock()
 
-    def publish(self, desk: str, type: str, data: dict[str, Any]) -> BusMessage:
-        """Append to the desk's stream and announce on its channel, atomically."""
+    def publish(self, desk: str, type: str, data: dict[str, Any],
+                dedupe_key: str | None = None) -> BusMessage:
+        """Append to the desk's stream and announce on its channel, atomically.
+
+        With ``dedupe_key``, a retry of a publish Redis already ran is not sent
+        again (the returned message then has an empty id).
+        """
         payload = json.dumps({"type": type, "data": data})
-        entry_id = self._publish(keys=[_stream_key(desk), _channel(desk)],
-                                 args=[self._history, payload])
-        return BusMessage(id=_text(entry_id), type=type, data=data)
+        entry_id, seq = self._publish(
+            keys=[_stream_key(desk), _channel(desk, self.db), _seq_key(desk),
+                  _dedupe_key(dedupe_key)],
+            args=[self._history, payload, DEDUPE_S])
+        return BusMessage(id=_text(entry_id), type=type, data=data, seq=int(seq))
 
     def subscribe(self, desk: str, after: str | None = None) -> RedisSubscription:
         """Watch ``desk`` across instances, replaying after ``after``."""

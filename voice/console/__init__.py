@@ -9,7 +9,9 @@ whether the login is still good (the page asks before it reconnects).
 
 Only the page redirects a stranger to the login form: the stream and the JSON
 endpoints answer 401 JSON, so EventSource, ``fetch`` and scripts see a clear
-status instead of following a redirect to an HTML form.
+status instead of following a redirect to an HTML form.  One login holds at
+most ``VOICE_EVENTS_PER_LOGIN`` streams (``quota``); past that ``/events``
+answers 429 JSON with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from werkzeug.exceptions import HTTPException
 from voice.auth import json_login_required, login_required
 from voice.auth.identity import LOGIN_AT, still_valid
 from voice.auth.scope import check_call_action, page_desk
+from voice.console.quota import StreamQuota
 from voice.console.sse import ClosingOnce, desk_snapshot, event_stream
 from voice.records.store import PROMPT_ACTIONS, RecordError
 from voice.services import current_services
@@ -82,9 +85,25 @@ def events() -> Response:
     """Server-Sent Events for the desk: a replay (or a snapshot), then live events."""
     svc = current_services()
     desk = _desk()
+    cap = svc.config.events_per_login
+    quota = current_app.extensions.setdefault("voice.event_streams", StreamQuota())
+    release = quota.acquire(g.user.username, cap)
+    if release is None:
+        log.warning("login %s: refused an /events stream past the cap of %d",
+                    g.user.username, cap)
+        response = jsonify(error="too_many_streams",
+                           message=f"this login already has {cap} live streams open; "
+                                   "close a console tab")
+        response.status_code = 429
+        response.headers["Retry-After"] = "10"
+        return response
     last_id = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or None
     person, login_at = g.user, session.get(LOGIN_AT)
-    subscription = ClosingOnce(svc.bus.subscribe(desk, after=last_id))
+    try:
+        subscription = ClosingOnce(svc.bus.subscribe(desk, after=last_id), on_close=release)
+    except Exception:
+        release()
+        raise
 
     def allowed() -> bool:
         return still_valid(person, login_at, desk)

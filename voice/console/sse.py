@@ -6,8 +6,10 @@ replays what the page missed (``subscription.resumed``).  Otherwise -- a fresh
 page, an id from before a server restart, or one older than the kept history --
 the page gets a ``snapshot`` of the desk's live calls first (read from the call
 records, so calls streaming into another instance show too) and replaces its
-state with it.  Heartbeat comments keep proxies from closing an idle stream and
-let the server notice a browser that went away; the subscription is closed
+state with it, and again whenever it sees that it missed messages (a
+jump in the desk's sequence numbers, or its own queue overflowing).
+Heartbeat comments keep proxies from closing an idle stream and let the server
+notice a browser that went away; the subscription is closed
 (once) whenever the generator stops or the response is closed.
 """
 
@@ -20,6 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from voice.bus import BusMessage, Subscription
+from voice.metrics import counters
 
 TRANSCRIPT_LINES = 6
 RETRY_MS = 3000
@@ -70,8 +73,10 @@ def desk_snapshot(store: Any, desk: str) -> dict:
 class ClosingOnce:
     """Wraps a subscription so that closing it twice (generator and response) is harmless."""
 
-    def __init__(self, subscription: Subscription) -> None:
+    def __init__(self, subscription: Subscription,
+                 on_close: Callable[[], None] | None = None) -> None:
         self._subscription = subscription
+        self._on_close = on_close
         self._lock = threading.Lock()
         self.closed = False
 
@@ -95,7 +100,11 @@ class ClosingOnce:
             if self.closed:
                 return
             self.closed = True
-        self._subscription.close()
+        try:
+            self._subscription.close()
+        finally:
+            if self._on_close is not None:
+                self._on_close()
 
 
 def event_stream(
@@ -110,16 +119,18 @@ def event_stream(
     """Yield SSE text until the client goes away; always closes ``subscription``.
 
     ``snapshot`` (when given) is sent first when ``send_snapshot`` (the bus did
-    not resume the reader), and again whenever this reader fell so far behind
-    that the bus dropped messages for it.  ``allowed`` is asked every
-    ``recheck_s``: once it says no (logged out, removed, moved off the desk) the
-    stream ends, and the page's reconnect meets the login check.
+    not resume the reader), and again whenever messages went missing: this reader
+    fell so far behind that the bus dropped some for it, or the desk's sequence
+    jumped (``BusMessage.seq``: a publish lost upstream, a Redis reconnect).
+    ``allowed`` is asked every ``recheck_s``: once it says no (logged out, removed,
+    moved off the desk) the stream ends, and the page's reconnect meets the login check.
     """
     try:
         yield f"retry: {RETRY_MS}\n\n"
         if snapshot is not None and send_snapshot:
             yield sse_message("snapshot", snapshot())
         dropped = subscription.dropped
+        last_seq = 0
         last_write = last_check = time.monotonic()
         while True:
             if allowed is not None and time.monotonic() - last_check >= recheck_s:
@@ -127,7 +138,13 @@ def event_stream(
                 if not allowed():
                     return
             message = subscription.get(timeout=min(poll_s, heartbeat_s))
-            if subscription.dropped != dropped and snapshot is not None:
+            missed = subscription.dropped != dropped
+            if message is not None and message.seq:
+                if last_seq and message.seq > last_seq + 1:
+                    counters.incr("console.event_gaps")
+                    missed = True
+                last_seq = max(last_seq, message.seq)
+            if missed and snapshot is not None:
                 dropped = subscription.dropped
                 yield sse_message("snapshot", snapshot())
             if message is not None:

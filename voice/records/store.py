@@ -19,13 +19,14 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, func, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from voice.events import CallStarted, FrustrationState, Prompt, Utterance
 from voice.records.history import caller_history
 from voice.records.outcome import OutcomeSettings, file_outcome
+from voice.records.reach import DatabaseUnreachable, explain_unreachable
 from voice.records.serialize import call_dict, follow_up_dict, prompt_dict
 from voice.records.tables import (
     Call,
@@ -109,8 +110,11 @@ class RecordStore:
             yield session
 
     def migrate(self) -> None:
-        """Create or upgrade the schema."""
-        migrate(self.engine)
+        """Create or upgrade the schema; ``DatabaseUnreachable`` when it cannot connect."""
+        try:
+            migrate(self.engine)
+        except OperationalError as exc:
+            raise DatabaseUnreachable(explain_unreachable(self.url, exc)) from None
 
     def ping(self) -> bool:
         """Whether the database answers."""
@@ -130,29 +134,39 @@ class RecordStore:
 
     def open_call(
         self, started: CallStarted, stream_sid: str | None = None, instance_id: str | None = None
-    ) -> None:
-        """Create the call row (or re-open it when the stream reconnects).
+    ) -> bool:
+        """Create the call row (or take it over when a new stream joins a live call).
 
+        A call that has ended stays as it is: nothing a later ``start`` sends
+        reopens it or changes who called or which desk it was.  A live call keeps
+        its first caller, number and desk too; only the stream and owner change.
         Over-long values (a SIP address as the caller, say) are cut to the column
         size rather than refused, so the call is always recorded.
         """
         with self.session() as s:
             call = s.scalar(select(Call).where(Call.call_sid == started.call_sid))
+            if call is not None and call.status != "live":
+                return False
             if call is None:
                 call = Call(call_sid=started.call_sid)
                 s.add(call)
                 if started.started_at:
                     call.started_at = datetime.fromisoformat(started.started_at)
             call.stream_sid = _clip(stream_sid, 64) or call.stream_sid
-            call.from_number = _clip(started.from_number, 255) or call.from_number or ""
-            call.to_number = _clip(started.to_number, 255) or call.to_number or ""
-            call.desk = _clip(started.desk, 120) or call.desk or "front-desk"
+            call.from_number = call.from_number or _clip(started.from_number, 255) or ""
+            call.to_number = call.to_number or _clip(started.to_number, 255) or ""
+            call.desk = call.desk or _clip(started.desk, 120) or "front-desk"
             call.status = "live"
-            call.ended_at = None
             call.instance_id = instance_id
             call.heartbeat_at = utcnow()
             call.transcribed = started.transcribed
             call.simulated = started.simulated
+            return True
+
+    def call_status(self, call_sid: str) -> str | None:
+        """``live``, how the call ended (``completed``, ``interrupted`` ...), or None if unknown."""
+        with self.session() as s:
+            return s.scalar(select(Call.status).where(Call.call_sid == call_sid))
 
     def _call_id(self, s: Session, call_sid: str) -> int:
         call_id = s.scalar(select(Call.id).where(Call.call_sid == call_sid))

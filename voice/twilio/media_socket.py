@@ -29,6 +29,7 @@ from voice.audio import mulaw_decode
 from voice.calls import FeedResult, now_iso
 from voice.events import CallStarted, Speaker
 from voice.extensions import sock
+from voice.logsafe import mask_number
 from voice.metrics import counters
 from voice.services import current_services
 from voice.twilio import bp
@@ -46,8 +47,8 @@ from voice.twilio.protocol import (
 )
 from voice.twilio.signature import (
     STREAM_TOKEN_PARAMETER,
-    call_stream_token_matches,
     require_websocket_signature,
+    stream_token_problem,
 )
 
 if TYPE_CHECKING:
@@ -56,8 +57,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-START_TIMEOUT_S = 30.0
-RECEIVE_POLL_S = 1.0
+RECEIVE_POLL_S = 0.5
 LOGGED_PER_PROBLEM = 5
 SPEAKER_OF_TRACK: dict[str, Speaker] = {"inbound": "caller", "outbound": "receptionist"}
 CLOSE_POLICY_VIOLATION = 1008
@@ -93,6 +93,7 @@ class StreamConnection:
         self.services = svc
         self.ws = ws
         self.max_bytes = svc.config.max_frame_bytes
+        self.start_timeout_s = svc.config.stream_start_timeout_s
         self.sequence = SequenceTracker()
         self.start: Start | None = None
         self.call: LiveCall | None = None
@@ -111,7 +112,7 @@ class StreamConnection:
 
     def run(self) -> None:
         """Read frames until ``stop``, a closed socket or a client that never starts."""
-        opened = time.monotonic()
+        start_by = time.monotonic() + self.start_timeout_s
         try:
             while not self.stopped:
                 text = self.ws.receive(timeout=RECEIVE_POLL_S)
@@ -119,8 +120,11 @@ class StreamConnection:
                     self.handle(text)
                 elif not self.ws.connected:
                     break  # closed without waking receive() (simple-websocket's 1009 path)
-                elif self.start is None and time.monotonic() - opened > START_TIMEOUT_S:
-                    self.problem("no_start", f"no start message within {START_TIMEOUT_S:.0f} s")
+                if self.start is None and not self.stopped and time.monotonic() > start_by:
+                    # whatever else it sent (marks, media, junk): no start, no stream
+                    self.problem("no_start",
+                                 f"no start message within {self.start_timeout_s:g} s")
+                    self.close_socket("no start message")
                     break
         except ConnectionClosed:
             pass
@@ -137,6 +141,9 @@ class StreamConnection:
             frame = parse_frame(text, self.max_bytes)
         except ProtocolError as exc:
             self.problem(exc.code, f"{exc.detail} (frame {self.frames})")
+            return
+        except Exception as exc:  # whatever a frame does to the parser, the call goes on
+            self.problem("unparseable", f"{exc.__class__.__name__} (frame {self.frames})")
             return
         gap = self.sequence.observe(getattr(frame, "sequence_number", None))
         if gap is not None:
@@ -160,7 +167,7 @@ class StreamConnection:
         elif isinstance(frame, Mark):
             log.info("call %s: mark %r", self.call_sid, frame.name)
         elif isinstance(frame, Dtmf):
-            log.info("call %s: caller pressed %s", self.call_sid, frame.digit)
+            log.info("call %s: caller pressed a key", self.call_sid)  # digits can be PHI
         elif isinstance(frame, Connected):
             log.debug("stream connected: protocol %s %s", frame.protocol, frame.version)
 
@@ -172,6 +179,11 @@ class StreamConnection:
         problem = self.call_token_problem(frame)
         if problem is not None:
             self.refuse(frame, problem)
+            return
+        ended = self.ended_status(frame.call_sid)
+        if ended is not None:
+            self.refuse(frame, f"the call has already ended ({ended}); a finished call "
+                        "stays finished", code="call_ended")
             return
         if not frame.media_format.is_phone_mulaw:
             self.audio_ok = False
@@ -190,7 +202,7 @@ class StreamConnection:
         self.start = frame
         counters.incr("twilio.streams_started")
         log.info("call %s: stream %s started (tracks %s, from %s)", frame.call_sid,
-                 frame.stream_sid, "+".join(frame.tracks), started.from_number or "unknown")
+                 frame.stream_sid, "+".join(frame.tracks), mask_number(started.from_number))
 
     def call_token_problem(self, frame: Start) -> str | None:
         """Why this ``start`` may not open its call, or None when its token is right.
@@ -205,21 +217,36 @@ class StreamConnection:
         token = frame.custom_parameters.get(STREAM_TOKEN_PARAMETER)
         if not token:
             return f"no {STREAM_TOKEN_PARAMETER!r} custom parameter"
-        if not call_stream_token_matches(config.twilio_auth_token, frame.call_sid, token):
-            return f"the {STREAM_TOKEN_PARAMETER!r} custom parameter is not this call's"
+        problem = stream_token_problem(config.twilio_auth_token, frame.call_sid, token)
+        if problem is not None:
+            return f"the {STREAM_TOKEN_PARAMETER!r} custom parameter: {problem}"
         return None
 
-    def refuse(self, frame: Start, problem: str) -> None:
+    def ended_status(self, call_sid: str) -> str | None:
+        """How the call ended, when its record says it has; None for a new or live call."""
+        try:
+            status = self.services.store.call_status(call_sid)
+        except Exception as exc:  # the database is down: the record writer copes later
+            log.warning("call %s: could not read the call's status: %s", call_sid,
+                        exc.__class__.__name__)
+            return None
+        return status if status not in (None, "live") else None
+
+    def refuse(self, frame: Start, problem: str, code: str = "bad_call_token") -> None:
         """Close the socket without opening the call: nothing is recorded."""
         self.stopped = True
         self.refused_call_sid = frame.call_sid
-        counters.incr("twilio.stream.bad_call_token")
+        counters.incr(f"twilio.stream.{code}")
         log.warning("call %s: refused stream %s from %s: %s; closing the socket without "
                     "opening the call", frame.call_sid, frame.stream_sid,
                     request.remote_addr, problem)
+        self.close_socket("the call has ended" if code == "call_ended"
+                          else "stream token does not match the call")
+
+    def close_socket(self, message: str) -> None:
+        """Close the WebSocket with a policy-violation code (1008)."""
         try:
-            self.ws.close(reason=CLOSE_POLICY_VIOLATION,
-                          message="stream token does not match the call")
+            self.ws.close(reason=CLOSE_POLICY_VIOLATION, message=message)
         except (ConnectionClosed, OSError):
             pass
 

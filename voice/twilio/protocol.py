@@ -139,7 +139,10 @@ def parse_frame(text: str | bytes, max_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> 
     try:
         message = json.loads(text)
     except ValueError as exc:
-        raise ProtocolError("bad_json", f"not JSON ({exc.msg} at {exc.pos})") from None
+        where = f" at {exc.pos}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise ProtocolError("bad_json", f"not JSON ({getattr(exc, 'msg', exc)}{where})") from None
+    except RecursionError:
+        raise ProtocolError("too_deep", "JSON nested deeper than the parser goes") from None
     if not isinstance(message, dict):
         raise ProtocolError("bad_json", f"a JSON {type(message).__name__}, not an object")
     event = message.get("event")

@@ -12,8 +12,11 @@ it is the same for every call.  Each stream is therefore also bound to its call:
 the voice webhook puts ``call_stream_token(auth token, CallSid)`` in the
 ``<Stream>``'s ``token`` parameter, Twilio hands it back in the ``start``
 message's ``customParameters``, and the stream refuses a ``start`` whose token
-is not the one for its ``callSid`` (``call_stream_token_matches``).  Keyed with
-the Twilio auth token, so every instance can mint and check it.
+is not the one for its ``callSid`` (``stream_token_problem``).  Keyed with
+the Twilio auth token, so every instance can mint and check it.  A token
+carries its expiry (``STREAM_TOKEN_TTL_S`` after the webhook) inside the MAC,
+and a call that has ended refuses every ``start`` whatever its token, so a
+captured token can neither reopen a finished call nor be used later.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import time
 from urllib.parse import urlsplit
 
 from flask import abort, request
@@ -37,21 +41,45 @@ STREAM_TOKEN_PARAMETER = "token"
 _STREAM_TOKEN_CONTEXT = "voice-coach/twilio-stream-token/v1:"
 
 
-def call_stream_token(auth_token: str, call_sid: str) -> str:
-    """The token that binds a Media Stream to ``call_sid``: HMAC-SHA256, hex.
+STREAM_TOKEN_TTL_S = 600
 
-    Keyed with the Twilio auth token over a version/purpose prefix and the call sid.
+
+def call_stream_token(auth_token: str, call_sid: str, expires_at: int | None = None) -> str:
+    """The token that binds a Media Stream to ``call_sid`` until ``expires_at``.
+
+    ``"<expiry, unix seconds>.<HMAC-SHA256 hex>"``, keyed with the Twilio auth token
+    over a version/purpose prefix, the call sid and the expiry (default: ten
+    minutes from now; Twilio sends ``start`` within a second of the TwiML).
     """
-    message = (_STREAM_TOKEN_CONTEXT + call_sid).encode("utf-8")
+    if expires_at is None:
+        expires_at = int(time.time()) + STREAM_TOKEN_TTL_S
+    return f"{expires_at}.{_stream_mac(auth_token, call_sid, expires_at)}"
+
+
+def _stream_mac(auth_token: str, call_sid: str, expires_at: int) -> str:
+    message = f"{_STREAM_TOKEN_CONTEXT}{call_sid}:{expires_at}".encode()
     return hmac.new(auth_token.encode("utf-8"), message, hashlib.sha256).hexdigest()
 
 
-def call_stream_token_matches(auth_token: str, call_sid: str, token: str | None) -> bool:
-    """Whether ``token`` is the stream token for ``call_sid`` (constant-time compare)."""
+def stream_token_problem(auth_token: str, call_sid: str, token: str | None,
+                         now: float | None = None) -> str | None:
+    """Why ``token`` does not let a stream open ``call_sid`` now, or None when it does."""
     if not auth_token or not call_sid or not token:
-        return False
-    expected = call_stream_token(auth_token, call_sid)
-    return hmac.compare_digest(expected.encode("ascii"), token.encode("utf-8", "replace"))
+        return "no token"
+    expiry, _, mac = token.partition(".")
+    if not expiry.isdigit() or len(expiry) > 12:
+        return "not a stream token"
+    expected = _stream_mac(auth_token, call_sid, int(expiry))
+    if not hmac.compare_digest(expected.encode("ascii"), mac.encode("utf-8", "replace")):
+        return "not this call's token"
+    if int(expiry) < (time.time() if now is None else now):
+        return "the token has expired"
+    return None
+
+
+def call_stream_token_matches(auth_token: str, call_sid: str, token: str | None) -> bool:
+    """Whether ``token`` is a current stream token for ``call_sid`` (constant-time compare)."""
+    return stream_token_problem(auth_token, call_sid, token) is None
 
 
 def _first(header: str | None) -> str | None:

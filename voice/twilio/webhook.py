@@ -7,7 +7,8 @@ that binds the stream to this CallSid; see ``signature.call_stream_token``),
 then ``<Dial>`` the desk so a human still answers.  ``POST /twilio/status`` takes status callbacks
 (the ``<Dial>`` action, the dialled leg's status callback, or the number's own
 "call status changes" webhook) and closes the call record when the call is over.
-Both are signature-checked first.
+Both are signature-checked first.  A voice webhook for a call whose record has
+ended (a replay) gets ``<Hangup/>``: no stream, no token, the record untouched.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import logging
 from flask import Response, request
 from twilio.twiml.voice_response import Dial, Start, VoiceResponse
 
+from voice.logsafe import mask_number
 from voice.metrics import counters
 from voice.services import current_services
 from voice.twilio import bp
@@ -74,6 +76,14 @@ def voice() -> Response:
     require_webhook_signature()
     config = current_services().config
     call_sid = request.form.get("CallSid", "")
+    ended = _ended_status(call_sid)
+    if ended is not None:
+        counters.incr("twilio.voice_for_ended_call")
+        log.warning("call %s: voice webhook for a call that already ended (%s); answering "
+                    "with a hang-up, no stream, the record is left as it is", call_sid, ended)
+        response = VoiceResponse()
+        response.hangup()
+        return _twiml(response)
     if not config.desk_number:
         counters.incr("twilio.calls_without_desk")
         log.error("call %s: VOICE_DESK_NUMBER is unset, so there is nobody to ring; "
@@ -97,8 +107,21 @@ def voice() -> Response:
     )
     counters.incr("twilio.calls_answered")
     log.info("call %s from %s: streaming to the coach and dialling %s",
-             call_sid or "-", parameters["from"] or "unknown", config.desk_number)
+             call_sid or "-", mask_number(parameters["from"]), config.desk_number)
     return _twiml(twiml)
+
+
+def _ended_status(call_sid: str) -> str | None:
+    """How the call ended when its record says so; None for a new or live call."""
+    if not call_sid:
+        return None
+    try:
+        status = current_services().store.call_status(call_sid)
+    except Exception as exc:  # the database is down: answer the call anyway
+        log.warning("call %s: could not read the call's status: %s", call_sid,
+                    exc.__class__.__name__)
+        return None
+    return status if status not in (None, "live") else None
 
 
 def _status_of_request() -> tuple[str, str]:
