@@ -1,4 +1,4 @@
-"""The suite's own guards: skips fail under VOICE_REQUIRE_ALL=1, the DB wipe refuses non-test DBs."""
+"""The suite's own guards: a skip fails under VOICE_REQUIRE_ALL=1; the DB wipe needs a test DB."""
 
 from __future__ import annotations
 
