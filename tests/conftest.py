@@ -14,10 +14,13 @@ import re
 import shutil
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
+from flask import Flask
 from werkzeug.serving import make_server
 
 from voice import create_app
@@ -165,22 +168,70 @@ def config(tmp_path: Path) -> Config:
     return Config.for_testing(database_url=f"sqlite:///{tmp_path / 'voice.db'}")
 
 
+@contextmanager
+def running_app(config: Config, **parts: Any) -> Iterator[Flask]:
+    """``create_app(config, **parts)``; on leaving, every call still live ends as interrupted."""
+    application = create_app(config, **parts)
+    try:
+        yield application
+    finally:
+        services_of(application).calls.end_all("interrupted")
+
+
 @pytest.fixture
-def app(config: Config):  # noqa: ANN201
+def app(config: Config) -> Iterator[Flask]:
     """The app with test configuration."""
-    application = create_app(config)
-    yield application
-    services_of(application).calls.end_all("interrupted")
+    with running_app(config) as application:
+        yield application
 
 
 @pytest.fixture
-def scored_app(config: Config):  # noqa: ANN201
+def scored_app(config: Config) -> Iterator[Flask]:
     """The app with the keyword stand-in for the sentiment model (see sim_helpers)."""
     from sim_helpers import FakeScorer
 
-    application = create_app(config, scorer=FakeScorer())
-    yield application
-    services_of(application).calls.end_all("interrupted")
+    with running_app(config, scorer=FakeScorer()) as application:
+        yield application
+
+
+@pytest.fixture
+def auth_app(database_url: str) -> Iterator[Flask]:
+    """The app on each database, its event streams quick to notice a revoked login."""
+    with running_app(Config.for_testing(database_url=database_url)) as application:
+        application.config.update(SSE_HEARTBEAT_S=0.1, SSE_RECHECK_S=0.1)
+        yield application
+
+
+@pytest.fixture
+def records_app(database_url: str) -> Iterator[Flask]:
+    """The app on each database, in the practice's time zone, with the keyword scorer."""
+    from sim_helpers import FakeScorer
+
+    config = Config.for_testing(database_url=database_url, timezone="America/New_York")
+    with running_app(config, scorer=FakeScorer()) as application:
+        yield application
+
+
+@pytest.fixture
+def stream_app(config: Config) -> Iterator[Flask]:
+    """The app with the scripted speech engine (a module may override this fixture)."""
+    from twilio_helpers import ScriptedEngine
+
+    with running_app(config, speech=ScriptedEngine()) as application:
+        yield application
+
+
+@pytest.fixture
+def server(stream_app: Flask) -> Iterator[LiveServer]:
+    """``stream_app`` on 127.0.0.1:<free port>."""
+    with LiveServer(stream_app) as live:
+        yield live
+
+
+@pytest.fixture
+def store(app: Flask) -> Any:
+    """The app's record store (a module may override this fixture)."""
+    return services_of(app).store
 
 
 @pytest.fixture

@@ -176,7 +176,8 @@ def test_snapshot_shows_a_call_already_running(desk_client, svc) -> None:  # noq
     (call,) = snapshot["data"]["calls"]
     assert call["call_sid"] == "CAmid" and call["from"] == "+15550001111"
     assert call["transcript"][-1]["text"].startswith("This is ridiculous")
-    assert call["frustration"]["level"] in ("calm", "tense", "upset", "escalating")
+    assert call["frustration"]["level"] != "calm"  # the scorer heard an angry line
+    assert call["frustration"]["score"] > 0.5
 
 
 def test_desk_query_picks_another_desk_she_works(app, svc) -> None:  # noqa: ANN001

@@ -109,6 +109,16 @@ class StreamClient:
         self.ws.sock.close()
 
 
+def close_code(client: StreamClient) -> int | None:
+    """The status code of the close frame the server sends (None if it just hung up)."""
+    try:
+        opcode, data = client.ws.recv_data(control_frame=True)
+    except (websocket.WebSocketConnectionClosedException, OSError):
+        return None
+    assert opcode == websocket.ABNF.OPCODE_CLOSE
+    return int.from_bytes(data[:2], "big")
+
+
 def wait_for(predicate, timeout: float = 30.0, every: float = 0.05) -> bool:  # noqa: ANN001
     """Poll ``predicate`` until it is truthy or ``timeout`` passes."""
     deadline = time.monotonic() + timeout
