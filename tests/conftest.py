@@ -170,12 +170,14 @@ def config(tmp_path: Path) -> Config:
 
 @contextmanager
 def running_app(config: Config, **parts: Any) -> Iterator[Flask]:
-    """``create_app(config, **parts)``; on leaving, every call still live ends as interrupted."""
+    """``create_app(config, **parts)``; on leaving, every call still live ends as interrupted
+    and the database connections are given back (the test PostgreSQL is shared)."""
     application = create_app(config, **parts)
     try:
         yield application
     finally:
         services_of(application).calls.end_all("interrupted")
+        services_of(application).store.engine.dispose()
 
 
 @pytest.fixture
