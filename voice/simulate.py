@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 import uuid
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from voice.calls import now_iso
+from voice.config import ClientSettings
 from voice.events import AudioFeatures, CallStarted, Utterance
 from voice.scenario import Scenario, ScenarioError, ScenarioTurn, load_scenario, parse_scenario
 
@@ -281,7 +281,7 @@ def _wait_for_call(url: str, token: str, call_sid: str, timeout_s: float) -> dic
 @click.option("--speed", default=4.0, show_default=True,
               type=click.FloatRange(MIN_SPEED, MAX_SPEED),
               help="Play this many times faster than the script's times.")
-@click.option("--token", default=lambda: os.environ.get("VOICE_API_TOKEN", ""),
+@click.option("--token", default=lambda: ClientSettings.from_env().api_token,
               help="API token (default: $VOICE_API_TOKEN).", show_default="$VOICE_API_TOKEN")
 @click.option("--timeout", "timeout_s", default=None, type=float,
               help="Seconds to wait for the call to end (default: its length plus 60 s).")
@@ -290,10 +290,10 @@ def _wait_for_call(url: str, token: str, call_sid: str, timeout_s: float) -> dic
                    "Streams WebSocket (the service needs a speech model).")
 @click.option("--voice", default="en-us", show_default=True,
               help="espeak-ng voice for --audio (each speaker gets its own variant and pitch).")
-@click.option("--twilio-token", default=lambda: os.environ.get("TWILIO_AUTH_TOKEN", ""),
+@click.option("--twilio-token", default=lambda: ClientSettings.from_env().twilio_auth_token,
               show_default="$TWILIO_AUTH_TOKEN",
               help="The service's Twilio auth token, to sign the --audio stream.")
-@click.option("--public-url", default=lambda: os.environ.get("VOICE_PUBLIC_URL", ""),
+@click.option("--public-url", default=lambda: ClientSettings.from_env().public_url,
               show_default="$VOICE_PUBLIC_URL",
               help="The service's public URL, which --audio signs (default: --url).")
 def simulate_command(scenario_file: Path, url: str, speed: float, token: str,

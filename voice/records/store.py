@@ -23,6 +23,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from voice.config import normalise_database_url
 from voice.events import CallStarted, FrustrationState, Prompt, Utterance
 from voice.records.history import caller_history
 from voice.records.outcome import OutcomeSettings, file_outcome
@@ -52,10 +53,7 @@ class RecordError(LookupError):
 
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets thread-safe settings and WAL."""
-    if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://") :]
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    url = normalise_database_url(url)  # a no-op for a URL that came through Config
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
                              connect_args={"connect_timeout": 5})
