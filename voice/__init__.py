@@ -75,8 +75,8 @@ def create_app(config: Config | None = None, **services_overrides: Any) -> Flask
 
 
 def _start_demo(services: Services) -> None:
-    from voice.scenario import SCENARIO_DIR
-    from voice.simulate import start_demo_loop
+    from voice.scenarios.player import start_demo_loop
+    from voice.scenarios.script import SCENARIO_DIR
 
     scenario = SCENARIO_DIR / "billing_dispute.yaml"
     start_demo_loop(services, scenario, services.config.demo_speed)

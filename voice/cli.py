@@ -288,7 +288,7 @@ def _attach_commands() -> None:
     """The commands other packages own; a broken import fails ``voice`` loudly."""
     from voice.frustration.cli import score_command, train_command
     from voice.records.commands import audit_command, purge_command
-    from voice.simulate import simulate_command
+    from voice.tools.simulate import simulate_command
 
     main.add_command(audit_command, "audit")
     main.add_command(purge_command, "purge")
