@@ -3,9 +3,9 @@
 A console page shows the live transcript of every call on its desk.  Each call a
 page is shown is one view for the audit log (``view_live``): recorded once per
 login, per call, per page load, however many events the page receives and however
-often its stream reconnects.  The page names its load with ``?page=`` (a random id
-it makes when it loads, kept across reconnects); a stream without one counts as a
-page load of its own.  Per process, bounded (``MAX_PAGES`` most recent page loads).
+often it reconnects when it names its load with ``?page=`` (an id kept across
+reconnects); a stream without one (the console page today) counts as a page load of
+its own.  Per process, bounded (``MAX_PAGES`` most recent page loads).
 One registry per app (``app.extensions["voice.live_views"]``).
 """
 

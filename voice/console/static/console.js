@@ -270,17 +270,11 @@
     expiredEl.hidden = false;
   }
 
-  /* Names this page load for the audit log: each call it shows is logged once,
-     however often the stream reconnects. */
-  var pageLoad = Array.prototype.map.call(
-    window.crypto.getRandomValues(new Uint8Array(8)),
-    function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
-
   function eventsUrl() {
     var url = root.dataset.eventsUrl;
-    url += (url.indexOf("?") >= 0 ? "&" : "?") + "page=" + pageLoad;
     if (!lastEventId) return url;  // a new EventSource does not send Last-Event-ID itself
-    return url + "&last_event_id=" + encodeURIComponent(lastEventId);
+    return url + (url.indexOf("?") >= 0 ? "&" : "?") +
+      "last_event_id=" + encodeURIComponent(lastEventId);
   }
 
   /* EventSource retries by itself only after network errors; an HTTP error (a 502
