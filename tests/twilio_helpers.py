@@ -1,7 +1,7 @@
 """Test helpers for the Twilio stream: a signed WebSocket client and a scripted ASR engine.
 
 ``StreamClient`` plays Twilio's side of a Media Stream over a real loopback
-WebSocket (websocket-client), sending frames from ``voice.twilio.protocol``'s
+WebSocket (websocket-client), sending frames from ``voice.tools.frames``'
 ``FrameBuilder``; its ``start`` carries the call's stream token in
 ``customParameters`` as the voice webhook's TwiML would have it.
 ``ScriptedEngine`` stands in for Vosk at the edge, for the fast tests: it
@@ -23,7 +23,7 @@ from audio_fixtures import CALLER_WAV, RECEPTIONIST_WAV, read_mulaw_wav
 from twilio.request_validator import RequestValidator
 
 from voice.audio import mulaw_decode
-from voice.twilio.protocol import FrameBuilder
+from voice.tools.frames import FrameBuilder
 from voice.twilio.signature import call_stream_token
 
 TOKEN = "test-auth-token"
