@@ -199,15 +199,17 @@ class DecodingPool:
 
     def _run_slice(self, job: DecodeJob) -> None:
         job.slices += 1
-        items = []
         with self._lock:
-            for _ in range(min(self.slice_items, len(job._items))):
-                items.append(job._items.popleft()[1])
-            idle = (not items and job._idle_due and not job._closing)
+            count = min(self.slice_items, len(job._items))
+            idle = not count and job._idle_due and not job._closing
             if idle:
                 job._idle_due = False
-        for item in items:
+        for _ in range(count):
+            with self._lock:
+                item = job._items[0][1]  # stays queued (and counted in the lag) until handled
             self._safely(job, job.handle, item)
+            with self._lock:
+                job._items.popleft()
         if idle and job.on_idle is not None:
             self._safely(job, job.on_idle)
         with self._lock:

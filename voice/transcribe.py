@@ -77,12 +77,57 @@ class SpeechEngine:
         """The model folder's name (for logs and /healthz)."""
         return self.path.name
 
+    spare_limit: int = 32
+    _spare: list[PooledRecognizer] = field(default_factory=list)
+    _spare_lock: threading.Lock = field(default_factory=threading.Lock)
+
     def new_recognizer(self) -> vosk.KaldiRecognizer:
         """A fresh recognizer at the model's rate with word timings on."""
         rec = vosk.KaldiRecognizer(self.model, float(self.sample_rate))
         rec.SetWords(True)
         rec.SetPartialWords(True)
         return rec
+
+    def acquire(self) -> PooledRecognizer:
+        """A recognizer for one track: a spare one that a finished call gave back, or new.
+
+        Building a recognizer costs about half a CPU-second with a lookahead
+        model (it composes its decoding graph and fills that graph's caches as
+        it decodes), so a call's recognizers are handed on, not thrown away.
+        """
+        with self._spare_lock:
+            if self._spare:
+                return self._spare.pop()
+        return PooledRecognizer(self.new_recognizer())
+
+    def give_back(self, rec: PooledRecognizer) -> None:
+        """Keep a recognizer whose last utterance was finalised for the next call."""
+        with self._spare_lock:
+            if len(self._spare) < self.spare_limit:
+                self._spare.append(rec)
+
+    @property
+    def spare_recognizers(self) -> int:
+        """Recognizers kept for the next calls."""
+        with self._spare_lock:
+            return len(self._spare)
+
+
+@dataclass
+class PooledRecognizer:
+    """A Vosk recognizer and the seconds of audio it has been fed over its whole life.
+
+    Vosk times words from the recognizer's first sample, across calls, so a
+    reused recognizer's word times are offset by what earlier calls fed it.
+    """
+
+    rec: Any
+    fed_s: float = 0.0
+
+    def accept(self, data: np.ndarray, rate: int) -> bool:
+        """Feed int16 PCM at the model's ``rate``; True at an endpoint."""
+        self.fed_s += data.size / rate
+        return bool(self.rec.AcceptWaveform(data.tobytes()))
 
 
 def load_speech_engine(path: str | Path) -> SpeechEngine:
@@ -119,7 +164,10 @@ class TrackTranscriber:
         self._next_partial_s = 0.0  # fed seconds before which no partial is asked for
         self.speaker = speaker
         self._rate = engine.sample_rate
-        self._rec = engine.new_recognizer()
+        self._engine = engine
+        self._pooled = engine.acquire()
+        self._rec = self._pooled.rec
+        self._offset_s = self._pooled.fed_s  # Vosk's clock for this recognizer at our start
         self._resampler = StreamResampler(PHONE_RATE, engine.sample_rate)
         self._anchors: list[tuple[float, float]] = []
         self._fed_s = 0.0  # seconds of 8 kHz audio given to the recognizer
@@ -139,7 +187,7 @@ class TrackTranscriber:
         self._fed_s += len(pcm8k) / PHONE_RATE
         self._next_t = t + len(pcm8k) / PHONE_RATE
         data = self._resampler.process(pcm8k)
-        if data.size and self._rec.AcceptWaveform(data.tobytes()):
+        if data.size and self._pooled.accept(data, self._rate):
             return self._final(self._rec.Result())
         if self._fed_s < self._next_partial_s:
             return []
@@ -154,9 +202,11 @@ class TrackTranscriber:
         """End of stream: drain the resampler and return the last final utterance."""
         tail = self._resampler.process(np.zeros(0, np.int16), last=True)
         out: list[Utterance] = []
-        if tail.size and self._rec.AcceptWaveform(tail.tobytes()):
+        if tail.size and self._pooled.accept(tail, self._rate):
             out += self._final(self._rec.Result())
-        return out + self._final(self._rec.FinalResult())
+        out += self._final(self._rec.FinalResult())
+        self._engine.give_back(self._pooled)  # finalised: the next call starts it afresh
+        return out
 
     def _partial_result(self) -> list[Utterance]:
         res = json.loads(self._rec.PartialResult())
@@ -174,8 +224,9 @@ class TrackTranscriber:
 
     def _utterance(self, text: str, raw_words: list[dict], final: bool) -> list[Utterance]:
         words = tuple(
-            Word(text=w["word"], start=self._call_time(w["start"]),
-                 end=self._call_time(w["end"]), conf=round(float(w.get("conf", 1.0)), 4))
+            Word(text=w["word"], start=self._call_time(w["start"] - self._offset_s),
+                 end=self._call_time(w["end"] - self._offset_s),
+                 conf=round(float(w.get("conf", 1.0)), 4))
             for w in raw_words
         )
         now = self._call_time(self._fed_s)
