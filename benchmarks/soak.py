@@ -3,8 +3,10 @@
 The app runs in this process (werkzeug on 127.0.0.1, signed Twilio requests,
 the real Korean Vosk model, SQLite in a temporary folder); the Twilio side runs
 in a separate process so its memory is not counted.  Calls go ``--batch`` at a
-time at real-time pace, each ``--seconds`` of both committed recordings.  After
-each batch the service's RSS is printed; at the end, the growth after the first
+time at real-time pace, each ``--seconds`` of both committed recordings; the next
+batch starts once the service has finished decoding the last (so a busy machine
+measures memory per call, not a growing pile of calls).  After each batch the
+service's RSS is printed; at the end, the growth after the first
 5 calls and after a short rest.  Goal: flat, at most 50 MB above the level after
 the first 5 calls.  Usage::
 
@@ -14,6 +16,7 @@ the first 5 calls.  Usage::
 from __future__ import annotations
 
 import argparse
+import gc
 import multiprocessing as mp
 import os
 import sys
@@ -74,13 +77,20 @@ def main(argv: list[str] | None = None) -> int:
                 results.get(timeout=600)
                 client.join()
                 done += n
+                pool = services_of(app).calls.parts.decoder
+                deadline = time.monotonic() + 300  # a busy box may still be decoding the batch
+                while pool is not None and pool.jobs and time.monotonic() < deadline:
+                    time.sleep(0.2)
                 for sid in sids:
                     call = store.get_call(sid) or {}
                     if call.get("status") != "completed":
                         incomplete += 1
                 rss = rss_mb()
                 curve.append((done, rss))
+                speech = services_of(app).speech
                 print(f"calls {done:4d}  RSS {rss:7.0f} MiB  threads {threading.active_count():3d}"
+                      f"  spare recognizers {speech.spare_recognizers if speech else 0:3d}"
+                      f"  Python objects {len(gc.get_objects()):8d}"
                       f"  {time.perf_counter() - started:6.0f} s", flush=True)
             time.sleep(args.rest)
             rested = rss_mb()
