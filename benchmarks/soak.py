@@ -62,7 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         app = make_app(model, f"sqlite:///{tmp}/soak.db", queue_chunks=1500)
         store = services_of(app).store
-        print(f"RSS after loading: {rss_mb():.0f} MiB", flush=True)
+        # The coach loads its topic encoder (MiniLM, ~400 MB) at the first topic it must
+        # match by similarity; load it now so the curve shows calls, not a one-time load.
+        from voice.coach.topics import default_topic_matcher
+
+        default_topic_matcher()._get_encoder()
+        print(f"RSS after loading (speech model, topic encoder): {rss_mb():.0f} MiB", flush=True)
         with LiveServer(app) as server:
             url = server.url.replace("http://", "ws://") + "/twilio/stream"
             ctx = mp.get_context("spawn")

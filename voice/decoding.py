@@ -225,6 +225,8 @@ class DecodingPool:
         with self._lock:
             self._jobs.discard(job)
             job._scheduled = False
+        job.handle = job.on_close = _ended  # no cycle back to the call's worker
+        job.on_idle = None
         job.done.set()
         release_memory()
 
@@ -234,6 +236,10 @@ class DecodingPool:
             fn(*args)
         except Exception:
             log.exception("decoding job %s failed", job.name)
+
+
+def _ended(*args: Any) -> None:
+    """What a finished job's callbacks become."""
 
 
 _DEFAULT_POOL: DecodingPool | None = None

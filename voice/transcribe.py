@@ -338,6 +338,19 @@ class TranscriptionWorker:
             self.delayed = False
             self.on_delay(0.0, False)
 
+    def release_audio(self) -> None:
+        """After ``close``: let go of the tracks' audio buffers and the recognizers.
+
+        Nothing is released while a decoder that outlived ``close`` still runs.
+        """
+        if not self._job.done.is_set():
+            return
+        self.tracks = {}
+        self._asr = {}
+        self._preroll.clear()
+        self._pending.clear()
+        self.on_utterance = self.on_delay = None
+
     @property
     def stats(self) -> dict[str, float]:
         """Counters: chunks in/dropped, max backlog and lag, audio and decode seconds, rtf."""

@@ -191,6 +191,7 @@ class LiveCall:
             self._ended = True
         if self.worker is not None:
             self.worker.close()
+            self.worker.release_audio()
         with self._lock:
             self._finished = True
         self._on_end(self)
@@ -206,6 +207,8 @@ class LiveCall:
         with self._lock:
             self._finished = True  # anything a stuck decoder says later is not this call's
             summary, flagged, reasons = self._summary()
+            if self.worker is not None:
+                self.worker.release_audio()
             self.recorder.close(
                 status,
                 flagged=flagged,
