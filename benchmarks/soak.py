@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"  {time.perf_counter() - started:6.0f} s", flush=True)
             time.sleep(args.rest)
             rested = rss_mb()
+        services_of(app).close()
     base = next(r for n, r in curve if n >= min(5, args.calls))
     peak = max(r for _, r in curve)
     print(f"\nRSS after first {min(5, args.calls)} calls: {base:.0f} MiB; peak {peak:.0f} MiB; "

@@ -228,8 +228,8 @@ def test_a_delayed_call_is_published_counted_and_shown_per_call(config):
     from voice.metrics import counters
     from voice.services import services_of
 
-    services = services_of(create_app(config.replace(asr_lag_warn_s=0.2,
-                                                     asr_queue_chunks=20)))
+    app = create_app(config.replace(asr_lag_warn_s=0.2, asr_queue_chunks=20))
+    services = services_of(app)
     subscription = services.bus.subscribe("front-desk")
     release = threading.Event()
     slow = services.calls.open(CallStarted("CAslow", "+15550001", desk="front-desk"))
@@ -246,6 +246,10 @@ def test_a_delayed_call_is_published_counted_and_shown_per_call(config):
     assert lag["CAslow"]["dropped"] == results.count(FeedResult.QUEUE_FULL) + 1
     assert lag["CAfine"]["dropped"] == 0 and not lag["CAfine"]["delayed"]
     assert counters.get("asr.chunks_dropped") >= 20 and counters.get("asr.delayed_calls") == 1
+    health = app.test_client().get("/healthz", headers={
+        "Authorization": f"Bearer {config.api_token}"}).get_json()
+    assert health["asr"]["CAslow"]["delayed"] and health["asr"]["CAslow"]["dropped"] >= 20
+    assert "asr" not in app.test_client().get("/healthz").get_json()
     release.set()
     slow.end("completed")
     fine.end("completed")
