@@ -19,6 +19,7 @@ from pathlib import Path
 import websocket
 from twilio.request_validator import RequestValidator
 
+from voice.transcribe import PooledRecognizer
 from voice.twilio.protocol import FrameBuilder
 from voice.twilio.signature import call_stream_token
 
@@ -161,3 +162,10 @@ class ScriptedEngine:
         """One per track; words are named 'w1', 'w2' … per second of audio."""
         self.made += 1
         return _ScriptedRecognizer(self.sample_rate, "w")
+
+    def acquire(self) -> PooledRecognizer:
+        """A new recognizer for every track (the scripted engine keeps no spares)."""
+        return PooledRecognizer(self.new_recognizer())
+
+    def give_back(self, rec: PooledRecognizer) -> None:
+        """Spares are not kept."""
