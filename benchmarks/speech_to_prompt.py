@@ -75,7 +75,7 @@ def _play(url: str, sid: str, audio: tuple[bytes, bytes], ends: set[int], delay_
     import websocket
     from twilio.request_validator import RequestValidator
 
-    from voice.twilio.protocol import FrameBuilder
+    from voice.tools.frames import FrameBuilder
     from voice.twilio.signature import call_stream_token
 
     builder = FrameBuilder(sid)

@@ -19,8 +19,8 @@ from pathlib import Path
 import websocket
 from twilio.request_validator import RequestValidator
 
+from voice.tools.frames import FrameBuilder
 from voice.transcribe import PooledRecognizer
-from voice.twilio.protocol import FrameBuilder
 from voice.twilio.signature import call_stream_token
 
 TOKEN = "test-auth-token"

@@ -123,6 +123,8 @@ def build_services(config: Config, **overrides: Any) -> Services:
         asr_lag_warn_s=config.asr_lag_warn_s,
         asr_partial_interval_s=config.asr_partial_interval_s,
         asr_vad_gate=config.asr_vad_gate,
+        caller_history=lambda number, sid: store.caller_history(number, exclude_sid=sid),
+        timezone=config.timezone,
     )
     calls = CallRegistry(parts, store)
     interrupted = calls.close_calls_of_dead_instances()
