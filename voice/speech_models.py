@@ -237,6 +237,7 @@ def tune_model(source: Path, models_dir: Path, settings: dict[str, float],
         (tmp / "conf" / "model.conf").write_text(tuned_conf(original, settings))
         (tmp / "tuned.json").write_text(json.dumps(
             {"source": str(source), "settings": settings}, indent=2) + "\n")
+        tmp.chmod(0o755)  # mkdtemp's 0700 would hide it from a service user
         if target.exists():
             shutil.rmtree(target)
         tmp.rename(target)
