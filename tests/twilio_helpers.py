@@ -24,6 +24,7 @@ from twilio.request_validator import RequestValidator
 
 from voice.audio import mulaw_decode
 from voice.tools.frames import FrameBuilder
+from voice.transcribe import PooledRecognizer
 from voice.twilio.signature import call_stream_token
 
 TOKEN = "test-auth-token"
@@ -207,6 +208,13 @@ class ScriptedEngine:
         """One per track."""
         self.made += 1
         return _ScriptedRecognizer(self)
+
+    def acquire(self) -> PooledRecognizer:
+        """A new recognizer for every track (the scripted engine keeps no spares)."""
+        return PooledRecognizer(self.new_recognizer())
+
+    def give_back(self, rec: PooledRecognizer) -> None:
+        """Spares are not kept."""
 
     def voice_of(self, pcm: bytes) -> str:
         """Which reference voice ``pcm`` comes from ('' when unknown or ambiguous)."""

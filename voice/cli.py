@@ -73,7 +73,7 @@ def serve(host: str, port: int, threads: int, demo: bool, dev_server: bool,
 
 @main.group()
 def models() -> None:
-    """Speech and sentiment models: fetch, status, train-frustration."""
+    """Speech and sentiment models: fetch, status, tune, train-frustration."""
 
 
 @models.command("fetch")
@@ -104,6 +104,32 @@ def models_status() -> None:
     path = resolve_speech_model(config.vosk_model_path, config.models_dir)
     click.echo(f"speech model: {path if path else 'missing. ' + describe_missing_model()}")
     click.echo(f"sentiment model: {config.sentiment_model or _default_sentiment()}")
+
+
+@models.command("tune")
+@click.option("--model", "source", type=click.Path(path_type=Path), default=None,
+              help="Model folder to copy (default: the one the service would load).")
+@click.option("--max-active", type=int, default=700, show_default=True)
+@click.option("--beam", type=float, default=7.0, show_default=True)
+@click.option("--lattice-beam", type=float, default=1.0, show_default=True)
+@click.option("--name", default=None, help="Folder name under models/ for the copy.")
+def models_tune(source: Path | None, max_active: int, beam: float, lattice_beam: float,
+                name: str | None) -> None:
+    """Write a copy of a speech model with cheaper decoder settings under models/."""
+    from voice.speech_models import resolve_speech_model, tune_model
+
+    config = _config()
+    source = source or resolve_speech_model(config.vosk_model_path, config.models_dir)
+    if source is None:
+        raise click.ClickException("no speech model to tune: give --model or set "
+                                   "VOSK_MODEL_PATH")
+    try:
+        target = tune_model(source, config.models_dir, {
+            "max-active": max_active, "beam": beam, "lattice-beam": lattice_beam}, name=name)
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"tuned copy of {source}: {target}")
+    click.echo(f"use it with VOSK_MODEL_PATH={target}")
 
 
 def _default_sentiment() -> str:

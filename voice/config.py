@@ -175,6 +175,10 @@ class Config:
     load_sentiment_model: bool = True
     max_frame_bytes: int = 64 * 1024
     asr_queue_chunks: int = 1500
+    decode_threads: int = 0  # 0: one decoding thread per core
+    asr_lag_warn_s: float = 2.0
+    asr_partial_interval_s: float = 0.2
+    asr_vad_gate: bool = True
     header_timeout_s: float = 10.0
     stream_start_timeout_s: float = 5.0
     stream_threads: int = 256
@@ -237,6 +241,10 @@ class Config:
             load_sentiment_model=_flag(env, "VOICE_LOAD_SENTIMENT_MODEL", True),
             max_frame_bytes=int(_number(env, "VOICE_MAX_FRAME_BYTES", 64 * 1024, 1024, 16 << 20)),
             asr_queue_chunks=int(_number(env, "VOICE_ASR_QUEUE_CHUNKS", 1500, 10, 1_000_000)),
+            decode_threads=int(_number(env, "VOICE_DECODE_THREADS", 0, 0, 256)),
+            asr_lag_warn_s=_number(env, "VOICE_ASR_LAG_WARN_S", 2.0, 0.1, 600.0),
+            asr_partial_interval_s=_number(env, "VOICE_ASR_PARTIAL_INTERVAL_S", 0.2, 0.0, 10.0),
+            asr_vad_gate=_flag(env, "VOICE_ASR_VAD_GATE", True),
             header_timeout_s=_number(env, "VOICE_HEADER_TIMEOUT_S", 10.0, 1.0, 300.0),
             stream_start_timeout_s=_number(env, "VOICE_STREAM_START_TIMEOUT_S", 5.0, 0.5, 120.0),
             stream_threads=int(_number(env, "VOICE_STREAM_THREADS", 256, 4, 4096)),

@@ -38,6 +38,7 @@ from voice.records import CallRecorder, RecordWriter
 
 if TYPE_CHECKING:
     from voice.coach import PlaybookWatcher, UnkeptPromise
+    from voice.decoding import DecodingPool
     from voice.frustration import UtteranceScorer
     from voice.transcribe import SpeechEngine
 
@@ -65,6 +66,10 @@ class CallParts:
     instance_id: str
     desk_name: str = "front-desk"
     asr_queue_chunks: int = 1500
+    decoder: DecodingPool | None = None  # None: the process-wide pool
+    asr_lag_warn_s: float = 2.0
+    asr_partial_interval_s: float = 0.2
+    asr_vad_gate: bool = True
     caller_history: Callable[[str, str], Mapping[str, Any]] | None = None  # (number, sid)
     timezone: str = "UTC"
 
@@ -172,7 +177,35 @@ class LiveCall:
                 self.call_sid,
                 self.add_utterance,
                 max_queue_chunks=self.parts.asr_queue_chunks,
+                skip_silence=self.parts.asr_vad_gate,
+                partial_interval_s=self.parts.asr_partial_interval_s,
+                pool=self.parts.decoder,
+                delay_warn_s=self.parts.asr_lag_warn_s,
+                on_delay=self._transcript_delay,
             )
+
+    def _transcript_delay(self, lag_s: float, delayed: bool) -> None:
+        """Say so when decoding falls behind on this call, and when it has caught up."""
+        dropped = int(self.worker.stats["chunks_dropped"]) if self.worker else 0
+        if delayed:
+            counters.incr("asr.delayed_calls")
+            log.warning("call %s: transcript delayed: ASR lag %.1f s, %d chunk(s) dropped",
+                        self.call_sid, lag_s, dropped)
+        else:
+            log.info("call %s: transcript caught up (%d chunk(s) dropped)", self.call_sid,
+                     dropped)
+        self.parts.publisher.publish(self.desk, "transcript_delay", {
+            "call_sid": self.call_sid, "delayed": delayed, "lag_s": round(lag_s, 2),
+            "dropped": dropped})
+
+    def asr_status(self) -> dict[str, Any] | None:
+        """This call's ASR lag, backlog and drops (None without a transcription worker)."""
+        if self.worker is None:
+            return None
+        stats = self.worker.stats
+        return {"lag_s": round(self.worker.lag_s, 3), "delayed": self.worker.delayed,
+                "max_lag_s": stats["max_lag_s"], "dropped": int(stats["chunks_dropped"]),
+                "chunks_in": int(stats["chunks_in"])}
 
     def feed_audio(self, speaker: Speaker, pcm8k: np.ndarray, t: float) -> FeedResult:
         """Queue 8 kHz PCM of one track for transcription; says why when it was not taken."""
@@ -195,6 +228,7 @@ class LiveCall:
             self._ended = True
         if self.worker is not None:
             self.worker.close()
+            self.worker.release_audio()
         with self._lock:
             self._finished = True
         self._on_end(self)
@@ -210,6 +244,8 @@ class LiveCall:
         with self._lock:
             self._finished = True  # anything a stuck decoder says later is not this call's
             summary, flagged, reasons = self._summary()
+            if self.worker is not None:
+                self.worker.release_audio()
             self.recorder.close(
                 status,
                 flagged=flagged,
