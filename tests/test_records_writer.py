@@ -151,10 +151,6 @@ def test_a_hanging_database_does_not_block_the_call(tmp_path: Path) -> None:
     svc.calls.end_all("interrupted")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "since main's records merge (b4d233d) LiveCall reads the caller's history from the "
-    "database synchronously as the call opens (CallParts.caller_history), so a hanging "
-    "database blocks the start; passed before that merge"))
 def test_a_call_opened_while_the_database_hangs_still_starts() -> None:
     url = postgres_url_or_skip()
     app = create_app(Config.for_testing(database_url=url))
