@@ -84,8 +84,7 @@ def encoder_tag() -> str:
     """Which shared encoder the head runs on (back end and max length)."""
     from voice.embedding import load_encoder
 
-    encoder = load_encoder()
-    return f"{type(encoder).__name__}{encoder.max_length}"
+    return load_encoder().tag
 
 
 def utterance_table(sets: dict[str, Labelled], cache: Path) -> dict[str, dict[str, str]]:

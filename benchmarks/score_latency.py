@@ -6,7 +6,7 @@ Rows (milliseconds per caller utterance, one at a time, p50/p95; CPU ms beside):
 2. the same with a max of 64 tokens;
 3. the same encoder exported to ONNX (pooling inside the graph), ONNX Runtime fp32,
    1 thread, max 64 tokens: the shipped default (``voice.embedding.OnnxSentenceEncoder``);
-4. the same ONNX graph with int8 dynamic quantization (per channel), measured only;
+4. the same ONNX graph with int8 dynamic quantization (per channel), opt-in;
 5. the fine-tuned model (``minilm-finetuned``, int8 ONNX), opt-in;
 6. the shipped default through the full call-level state (``CallFrustration.observe``:
    model, cues, baseline, smoothing, level, rising, reasons);
@@ -26,7 +26,6 @@ import copy
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -113,15 +112,10 @@ def main() -> None:
     head64 = MiniLMHeadScorer(encoder=torch64)
     rows["2 same, max 64 tokens"] = summary(
         time_each(lambda t: head64.score([t]), fresh(args.n, "b")))
+    int8 = MiniLMHeadScorer(encoder=OnnxSentenceEncoder(default_encoder_path(), int8=True))
     rows["3 ONNX Runtime fp32, 1 thread, 64 tokens (shipped)"] = summary(
         time_each(lambda t: head.score([t]), fresh(args.n, "c")))
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    int8_path = Path(tempfile.mkdtemp()) / "encoder.int8.onnx"
-    quantize_dynamic(str(onnx.onnx_path), str(int8_path), weight_type=QuantType.QInt8,
-                     per_channel=True, extra_options={"DefaultTensorType": 1})
-    int8 = MiniLMHeadScorer(encoder=OnnxSentenceEncoder(default_encoder_path(), int8_path))
-    rows["4 same, int8 dynamic quantization (not shipped)"] = summary(
+    rows["4 same, int8 weights (opt-in)"] = summary(
         time_each(lambda t: int8.score([t]), fresh(args.n, "d")))
     tuned = FineTunedScorer(default_finetuned_dir(), threads=1)
     rows["5 fine-tuned MiniLM, ONNX int8 (opt-in)"] = summary(

@@ -127,7 +127,7 @@ def rising_grid(levels: Tuning) -> list[Tuning]:
     return [replace(levels, rising_against="call-baseline", rising_min=rmin, rising_jump=jump,
                     rising_after=after)
             for rmin, jump, after in itertools.product(
-                (0.3, 0.4, 0.5, 0.6, 0.7, 0.8), (0.1, 0.2, 0.3, 0.4, 0.5), (1, 2, 3))]
+                (0.4, 0.5, 0.6, 0.7, 0.8), (0.1, 0.2, 0.3, 0.4, 0.5), (1, 2))]
 
 
 def search_rising(sets: dict[str, list[LabelledDialogue]], scorer: CachedScorer,
@@ -142,6 +142,8 @@ def search_rising(sets: dict[str, list[LabelledDialogue]], scorer: CachedScorer,
                      **{n: r.to_dict() for n, r in reports.items()}})
         if score > best_score:
             best, best_score = tuning, score
+        print(f"  rising {len(rows)}: min {tuning.rising_min} jump {tuning.rising_jump} after "
+              f"{tuning.rising_after}: {score:.3f} (best {best_score:.3f})", file=sys.stderr)
     return best, rows
 
 
@@ -234,8 +236,7 @@ def _model_stamp(kind: str) -> str:
     if kind == "head":  # the shared encoder's back end and max length change the scores
         from voice.embedding import load_encoder
 
-        encoder = load_encoder()
-        stamp += f"-{type(encoder).__name__}{encoder.max_length}"
+        stamp += f"-{load_encoder().tag}"
     return stamp
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -61,3 +64,22 @@ def test_reused_vectors_cannot_be_changed_by_a_caller(onnx):
     first[:] = 0.0
     again = onnx.encode(["a text someone edits in place"])
     assert np.linalg.norm(again) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_int8_encoder_is_close_to_fp32_and_does_not_depend_on_the_batch(onnx):
+    int8 = OnnxSentenceEncoder(onnx.model_dir, int8=True)
+    assert int8.tag.endswith("-int8") and not onnx.int8
+    batched = int8.encode(TEXTS)
+    assert np.min(np.sum(batched * onnx.encode(TEXTS), axis=1)) > 0.95
+    alone = np.vstack([int8.encode([t]) for t in TEXTS])
+    np.testing.assert_allclose(alone, batched, atol=1e-6)
+
+
+RECORDED = Path(__file__).parent / "fixtures" / "head_scores.json"
+
+
+def test_default_scorer_loads_offline_and_scores_the_fixed_set_as_recorded(onnx, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    scorer = MiniLMHeadScorer(encoder=onnx)
+    for row in json.loads(RECORDED.read_text()):
+        assert scorer.score([row["text"]])[0] == pytest.approx(row["score"], abs=0.02), row
