@@ -8,11 +8,12 @@ texts into L2-normalised mean-pooled vectors:
 * ``OnnxSentenceEncoder`` (the default, ``load_encoder()``): the packaged encoder
   exported once with ``torch.onnx`` (mean pooling and normalisation inside the
   graph) to ``models/.cache/minilm-onnx/`` and run by ONNX Runtime on one thread,
-  max 64 tokens: the same vectors as torch (cosine 1.0000) for about 2.4x less CPU.
-  ``int8=True`` quantizes the weights too (ONNX Runtime dynamic quantization, per
-  channel; about 2x less CPU again).  Dynamic quantization scales activations over
-  the whole batch, so an int8 encoder embeds one text at a time: a text's vector
-  must not depend on what else is in the batch.  Not the default: see the README.
+  max 64 tokens; ``load_encoder()`` quantizes the weights to int8 (ONNX Runtime
+  dynamic quantization, per channel): about 4x less CPU than torch, the eval tables
+  unchanged within noise (``benchmarks/encoder_precision.py``).  ``int8=False`` gives
+  the same vectors as torch (cosine 1.0000).  Dynamic quantization scales
+  activations over the whole batch, so an int8 encoder embeds one text at a time: a
+  text's vector must not depend on what else is in the batch.
 * ``SentenceEncoder``: the same encoder in torch (training, and the reference).
 
 Both keep the vectors of the last few single texts they embedded, so when the
@@ -272,14 +273,14 @@ EncoderFactory = Callable[[], _Encoder]
 
 @lru_cache(maxsize=4)
 def load_encoder(model_dir: str | None = None, backend: str = "onnx") -> _Encoder:
-    """The process-wide encoder (default: the packaged MiniLM, ONNX Runtime, fp32).
+    """The process-wide encoder (default: the packaged MiniLM, ONNX Runtime, int8 weights).
 
-    ``backend="onnx-int8"`` quantizes the weights (measured, not the default);
+    ``backend="onnx-fp32"`` keeps fp32 weights (the same vectors as torch);
     ``backend="torch"`` gives the torch reference.
     """
     folder = Path(model_dir) if model_dir else default_encoder_path()
     if backend == "torch":
         return SentenceEncoder(folder)
-    if backend not in ("onnx", "onnx-int8"):
-        raise ValueError(f"unknown encoder backend {backend!r} (onnx, onnx-int8 or torch)")
-    return OnnxSentenceEncoder(folder, int8=backend == "onnx-int8")
+    if backend not in ("onnx", "onnx-fp32"):
+        raise ValueError(f"unknown encoder backend {backend!r} (onnx, onnx-fp32 or torch)")
+    return OnnxSentenceEncoder(folder, int8=backend == "onnx")
