@@ -54,7 +54,7 @@ class Tuning:
     # the levels above fixed): rising in time on conversations that turn frustrated less
     # the share of calm dialogues ever rising.
     rising_against: str = "call-baseline"
-    rising_min: float = 0.6
+    rising_min: float = 0.5
     rising_jump: float = 0.4
     rising_after: int = 1
     rising_slope: float = 0.0  # recent-turns rule only
