@@ -73,7 +73,7 @@ def _one_call(url: str, call_sid: str, audio: tuple[bytes, bytes], pace: float,
     import websocket
     from twilio.request_validator import RequestValidator
 
-    from voice.twilio.protocol import FrameBuilder
+    from voice.tools.frames import FrameBuilder
     from voice.twilio.signature import call_stream_token
 
     builder = FrameBuilder(call_sid)

@@ -19,7 +19,7 @@ from pathlib import Path
 import websocket
 from twilio.request_validator import RequestValidator
 
-from voice.twilio.protocol import FrameBuilder
+from voice.tools.frames import FrameBuilder
 from voice.twilio.signature import call_stream_token
 
 TOKEN = "test-auth-token"

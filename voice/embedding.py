@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from voice.config import use_offline_model_hub
+
 _LOCK = threading.Lock()
 MAX_LENGTH = 64  # phone utterances are 5-40 tokens; longer ones are cut here
 RECENT_TEXTS = 64  # single-text vectors kept for the other stage of the same utterance
@@ -106,8 +108,7 @@ class SentenceEncoder(_Encoder):
 
     def __init__(self, model_dir: Path, max_length: int = MAX_LENGTH) -> None:
         super().__init__()
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        use_offline_model_hub()  # before transformers is imported
         import torch
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -163,7 +164,7 @@ def _model_digest(model_dir: Path) -> str:
 
 def export_onnx(model_dir: Path, out_path: Path) -> Path:
     """Export the encoder with mean pooling and normalisation to ONNX (fp32)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    use_offline_model_hub()  # before transformers is imported
     import torch
     from transformers import AutoModel
 

@@ -116,6 +116,8 @@ def build_services(config: Config, **overrides: Any) -> Services:
         instance_id=instance_id,
         desk_name=config.desk_name,
         asr_queue_chunks=config.asr_queue_chunks,
+        caller_history=lambda number, sid: store.caller_history(number, exclude_sid=sid),
+        timezone=config.timezone,
     )
     calls = CallRegistry(parts, store)
     interrupted = calls.close_calls_of_dead_instances()

@@ -5,13 +5,16 @@ Ingress (a Twilio media socket or a simulated scenario) opens a call through the
 transcription, frustration and the coach, publishes every event on the bus for
 the desk, and writes the record as it goes.  A call is given only the parts it
 uses (``CallParts``) and an on-end callback, never the whole service container.
+A repeat caller's history is looked up once, as the call opens, through the
+parts' ``caller_history`` and handed to the coach (an open promise not kept is
+the first card); the coach never reads storage itself.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -34,7 +37,7 @@ from voice.metrics import counters
 from voice.records import CallRecorder, RecordWriter
 
 if TYPE_CHECKING:
-    from voice.coach import PlaybookWatcher
+    from voice.coach import PlaybookWatcher, UnkeptPromise
     from voice.frustration import UtteranceScorer
     from voice.transcribe import SpeechEngine
 
@@ -62,11 +65,22 @@ class CallParts:
     instance_id: str
     desk_name: str = "front-desk"
     asr_queue_chunks: int = 1500
+    caller_history: Callable[[str, str], Mapping[str, Any]] | None = None  # (number, sid)
+    timezone: str = "UTC"
 
 
 def now_iso() -> str:
     """Current UTC time as ISO-8601."""
     return datetime.now(UTC).isoformat()
+
+
+def _started_at(started: CallStarted) -> datetime:
+    """When the call began (its event's time; now when the event has none)."""
+    try:
+        at = datetime.fromisoformat(started.started_at)
+    except ValueError:
+        return datetime.now(UTC)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 class LiveCall:
@@ -113,7 +127,24 @@ class LiveCall:
             return None
         from voice.coach import PromptEngine
 
-        return PromptEngine(self.call_sid, self.parts.playbook.current)
+        return PromptEngine(self.call_sid, self.parts.playbook.current,
+                            unkept=self._unkept_promise())
+
+    def _unkept_promise(self) -> UnkeptPromise | None:
+        """The caller's open promise that fell due before this call (history at call start)."""
+        lookup, number = self.parts.caller_history, self.started.from_number
+        if lookup is None or not number:
+            return None
+        from voice.coach import unkept_promise
+
+        try:
+            history = lookup(number, self.call_sid)
+        except Exception as exc:  # the call goes on without history
+            counters.incr("calls.history_errors")
+            log.warning("call %s: caller history not read (%s)", self.call_sid,
+                        exc.__class__.__name__)
+            return None
+        return unkept_promise(history, _started_at(self.started), self.parts.timezone)
 
     @property
     def ended(self) -> bool:
@@ -127,6 +158,12 @@ class LiveCall:
         self.recorder.open(self.started, self.stream_sid, self.parts.instance_id)
         self.recorder.flush(timeout=2.0)  # the record exists once start returns, DB willing
         self._publish(self.started)
+        if self.coach is not None:
+            with self._lock:
+                for prompt in self.coach.on_start():
+                    self.prompts.append(prompt)
+                    self._publish(prompt)
+                    self.recorder.prompt(prompt)
         if with_audio:
             from voice.transcribe import TranscriptionWorker
 
