@@ -16,9 +16,8 @@ import numpy as np
 import soxr
 from scipy.signal import resample_poly
 
-from voice.events import AudioFeatures, Word
+from voice.events import PHONE_RATE, AudioFeatures, Word
 
-PHONE_RATE = 8000
 SILENCE_DBFS = -120.0
 _MULAW_BIAS = 0x21  # 0x84 at 16-bit scale, 14-bit here
 _MULAW_CLIP = 8159

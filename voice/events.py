@@ -10,11 +10,51 @@ any of them into the ``(type, data)`` pair the bus and the SSE stream carry.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard, get_args
+
+PHONE_RATE = 8000
+"""The telephone sample rate (Hz): Twilio's mu-law media and every simulated call."""
 
 Speaker = Literal["caller", "receptionist"]
+"""Who said an utterance: the caller (Twilio's inbound track) or the receptionist."""
+SPEAKERS: tuple[Speaker, ...] = get_args(Speaker)
+CALLER: Speaker = "caller"
+RECEPTIONIST: Speaker = "receptionist"
+
 Level = Literal["calm", "tense", "upset", "escalating"]
-LEVELS: tuple[Level, ...] = ("calm", "tense", "upset", "escalating")
+"""The call-level frustration, lowest first."""
+LEVELS: tuple[Level, ...] = get_args(Level)
+
+CardKind = Literal["calm", "listen", "empathize", "confirm", "own", "next_step", "close", "coach"]
+"""What a prompt card is about; each kind's title for the page is in prompts/stages.yaml."""
+CARD_KINDS: tuple[CardKind, ...] = get_args(CardKind)
+
+EndStatus = Literal["completed", "interrupted", "failed", "busy", "no-answer", "canceled"]
+"""How a call ended: ours (completed, interrupted, failed) or Twilio's final call statuses."""
+END_STATUSES: tuple[EndStatus, ...] = get_args(EndStatus)
+
+CallStatus = Literal["live"] | EndStatus
+"""A call record's status: live until it ends."""
+
+
+def level_rank(level: Level) -> int:
+    """The level's place in ``LEVELS`` (calm is 0)."""
+    return LEVELS.index(level)
+
+
+def is_speaker(value: object) -> TypeGuard[Speaker]:
+    """Whether ``value`` is one of ``SPEAKERS``."""
+    return value in SPEAKERS
+
+
+def is_level(value: object) -> TypeGuard[Level]:
+    """Whether ``value`` is one of ``LEVELS``."""
+    return value in LEVELS
+
+
+def is_end_status(value: object) -> TypeGuard[EndStatus]:
+    """Whether ``value`` is one of ``END_STATUSES``."""
+    return value in END_STATUSES
 
 
 @dataclass(frozen=True)
@@ -91,7 +131,7 @@ class Prompt:
 
     call_sid: str
     id: str
-    kind: str
+    kind: CardKind
     text: str
     why: str
     t: float = 0.0
@@ -102,7 +142,7 @@ class CallEnded:
     """The call is over; ``status`` is completed, interrupted, failed …"""
 
     call_sid: str
-    status: str = "completed"
+    status: EndStatus = "completed"
     ended_at: str = ""
     flagged: bool = False
     flag_reasons: tuple[str, ...] = field(default_factory=tuple)

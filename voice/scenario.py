@@ -16,8 +16,9 @@ from pathlib import Path
 
 import yaml
 
+from voice.events import Speaker, is_speaker
+
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
-SPEAKERS = ("caller", "receptionist")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ().\-]{5,}$")
 _TOP_KEYS = ("title", "caller", "desk", "turns")
 _TURN_KEYS = ("speaker", "at", "text", "loudness")
@@ -57,7 +58,7 @@ class ScenarioError(Exception):
 class ScenarioTurn:
     """One line of the script: who speaks, when (seconds from call start), what."""
 
-    speaker: str
+    speaker: Speaker
     at: float
     text: str
     loudness: float | None = None
@@ -196,7 +197,7 @@ def _turn(item: yaml.Node, path: Path, number: int, previous_at: float) -> Scena
         if name not in fields:
             raise ScenarioError(path, "missing", number, name, _line(item))
     speaker = _text(fields, "speaker", path, number)
-    if speaker not in SPEAKERS:
+    if not is_speaker(speaker):
         raise ScenarioError(
             path,
             f"'{speaker}' is not caller or receptionist",

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from voice.calls import now_iso
-from voice.events import AudioFeatures, CallStarted, Utterance
+from voice.events import AudioFeatures, CallStarted, EndStatus, Utterance
 from voice.scenario import Scenario, ScenarioError, ScenarioTurn, load_scenario, parse_scenario
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ class ScenarioPlayer:
         self.call_sid = call_sid or new_call_sid()
         self.stop_event = stop or threading.Event()
         self.thread: threading.Thread | None = None
-        self.status: str | None = None
+        self.status: EndStatus | None = None
 
     def start(self) -> ScenarioPlayer:
         """Open the call now (its record exists on return), play it in a background thread."""
@@ -107,12 +107,12 @@ class ScenarioPlayer:
             return not self.thread.is_alive()
         return self.status is not None
 
-    def run(self) -> str:
+    def run(self) -> EndStatus:
         """Play the whole call in this thread; returns how it ended."""
         return self._finish(self._open())
 
-    def _finish(self, call: LiveCall) -> str:
-        status = "failed"
+    def _finish(self, call: LiveCall) -> EndStatus:
+        status: EndStatus = "failed"
         try:
             status = "completed" if self._play(call) else "interrupted"
         except Exception:

@@ -36,8 +36,9 @@ import click
 import numpy as np
 
 from voice.audio import mulaw_encode, resample, rms_dbfs
+from voice.events import PHONE_RATE, Speaker
 from voice.scenario import Scenario, ScenarioTurn
-from voice.twilio.protocol import PHONE_RATE, FrameBuilder
+from voice.twilio.protocol import TRACK_OF_SPEAKER, FrameBuilder
 from voice.twilio.signature import STREAM_TOKEN_PARAMETER, call_stream_token
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,6 @@ log = logging.getLogger(__name__)
 STREAM_PATH = "/twilio/stream"
 DEFAULT_VOICE = "en-us"
 DEFAULT_LOUDNESS_DBFS = -20.0  # for turns that give no loudness
-TRACK_OF_SPEAKER = {"caller": "inbound", "receptionist": "outbound"}
 SAME_TRACK_GAP_S = 0.3  # a turn that would overlap its own track's last one waits this long
 TAIL_S = 1.5  # silence after the last word, so the speech model closes the utterance
 TRIM_RATIO = 0.01  # samples under 1% of the peak at either end count as silence
@@ -106,7 +106,7 @@ def _read_wav(path: Path) -> tuple[np.ndarray, int]:
     return pcm.reshape(-1, channels)[:, 0].copy(), rate
 
 
-def speak(text: str, voice: str = DEFAULT_VOICE, speaker: str = "caller") -> np.ndarray:
+def speak(text: str, voice: str = DEFAULT_VOICE, speaker: Speaker = "caller") -> np.ndarray:
     """``text`` spoken by espeak-ng as ``speaker``: 8 kHz int16, leading/trailing silence cut."""
     with tempfile.TemporaryDirectory(prefix="voice-espeak-") as folder:
         out = Path(folder) / "turn.wav"

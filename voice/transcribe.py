@@ -30,13 +30,12 @@ from typing import Any
 import numpy as np
 import vosk
 
-from voice.audio import PHONE_RATE, StreamResampler, TrackAudio
-from voice.events import Speaker, Utterance, Word
+from voice.audio import StreamResampler, TrackAudio
+from voice.events import PHONE_RATE, SPEAKERS, Speaker, Utterance, Word
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_RATE = 16000
-SPEAKERS: tuple[Speaker, Speaker] = ("caller", "receptionist")
 _ENGINES: dict[Path, SpeechEngine] = {}
 _ENGINES_LOCK = threading.Lock()
 

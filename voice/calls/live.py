@@ -24,6 +24,7 @@ from voice.events import (
     CallEnded,
     CallEvent,
     CallStarted,
+    EndStatus,
     FrustrationState,
     Prompt,
     Speaker,
@@ -162,7 +163,7 @@ class LiveCall:
             self._finished = True
         self._on_end(self)
 
-    def end(self, status: str = "completed") -> bool:
+    def end(self, status: EndStatus = "completed") -> bool:
         """Finish transcription, close the record, file the follow-up; idempotent."""
         with self._lock:
             if self._ended:

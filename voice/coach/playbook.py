@@ -17,10 +17,7 @@ from dataclasses import dataclass, field
 
 from voice.coach.slots import Template
 from voice.coach.yamlnodes import YamlProblem
-from voice.events import Level
-
-KINDS = ("calm", "listen", "empathize", "confirm", "own", "next_step", "close", "coach")
-SPEAKERS = ("caller", "receptionist")
+from voice.events import CardKind, Level, Speaker
 
 
 class PlaybookError(YamlProblem):
@@ -80,7 +77,7 @@ class Conditions:
     topic_known: bool | None = None
     name_known: bool | None = None
     name_unused_turns: int | None = None
-    speaker: str | None = None
+    speaker: Speaker | None = None
     said: tuple[re.Pattern[str], ...] = ()
     after: tuple[str, ...] = ()
     min_call_s: float | None = None
@@ -95,7 +92,7 @@ class PromptSpec:
     """
 
     id: str
-    kind: str
+    kind: CardKind
     text: Template
     why: str
     when: Conditions
@@ -153,6 +150,11 @@ class Playbook:
     pacing: Pacing = field(default_factory=Pacing)
     urgency: Urgency = field(default_factory=Urgency)
     files: tuple[str, ...] = ()
+    kind_titles: dict[CardKind, str] = field(default_factory=dict)
+
+    def kind_title(self, kind: CardKind) -> str:
+        """The title a card of this kind carries on the console (``kinds`` in the YAML)."""
+        return self.kind_titles.get(kind) or kind.replace("_", " ").capitalize()
 
     def stage_order(self, stage_id: str | None) -> int:
         """Position of a stage (stage-less prompts sort after all stages)."""

@@ -23,7 +23,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from voice.events import CallStarted, FrustrationState, Prompt, Utterance
+from voice.events import CallStarted, EndStatus, FrustrationState, Prompt, Utterance
 from voice.records.history import caller_history
 from voice.records.outcome import OutcomeSettings, file_outcome
 from voice.records.reach import DatabaseUnreachable, explain_unreachable
@@ -228,7 +228,7 @@ class RecordStore:
     def close_call(
         self,
         call_sid: str,
-        status: str,
+        status: EndStatus,
         *,
         flagged: bool = False,
         flag_reasons: tuple[str, ...] | list[str] = (),

@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from voice.events import LEVELS
 from voice.records.tables import Call, FollowUp
 
-TENSE_LEVELS = ("tense", "upset", "escalating")
+TENSE_LEVELS = LEVELS[1:]  # every level above calm
 
 
 def _week(value: datetime, zone: ZoneInfo) -> str:

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from html import escape
 
+from voice.events import LEVELS, Level
 from voice.frustration import Tuning
 
-LEVEL_COLOURS = {
+LEVEL_COLOURS: dict[Level, str] = {
     "calm": "#2e7d32",
     "tense": "#d99a00",
     "upset": "#e8590c",
     "escalating": "#c62828",
 }
 BAND_COLOURS = ("#eef7ef", "#fdf5dc", "#fdebdf", "#fbe3e3")
-LEVEL_NAMES = ("calm", "tense", "upset", "escalating")
 
 
 def clock(seconds: float) -> str:
@@ -43,7 +43,7 @@ def frustration_svg(points: list[dict], width: int = 720, height: int = 220) -> 
         f'aria-label="Frustration over the call" xmlns="http://www.w3.org/2000/svg">'
     ]
     edges = (0.0, *Tuning().enter, 1.0)
-    for i, name in enumerate(LEVEL_NAMES):
+    for i, name in enumerate(LEVELS):
         y0, y1 = y(edges[i + 1]), y(edges[i])
         parts.append(
             f'<rect x="{left}" y="{y0:.1f}" width="{plot_w}" height="{y1 - y0:.1f}" '

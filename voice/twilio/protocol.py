@@ -17,12 +17,16 @@ import binascii
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+from voice.events import PHONE_RATE, Speaker
 
 DEFAULT_MAX_FRAME_BYTES = 64 * 1024
-TRACKS = ("inbound", "outbound")
+Track = Literal["inbound", "outbound"]
+TRACKS: tuple[Track, ...] = ("inbound", "outbound")
+SPEAKER_OF_TRACK: dict[Track, Speaker] = {"inbound": "caller", "outbound": "receptionist"}
+TRACK_OF_SPEAKER: dict[Speaker, Track] = {s: t for t, s in SPEAKER_OF_TRACK.items()}
 PHONE_ENCODING = "audio/x-mulaw"
-PHONE_RATE = 8000
 
 
 class ProtocolError(ValueError):
@@ -71,7 +75,7 @@ class Start:
     stream_sid: str
     call_sid: str
     account_sid: str
-    tracks: tuple[str, ...]
+    tracks: tuple[Track, ...]
     media_format: MediaFormat
     custom_parameters: Mapping[str, str] = field(default_factory=dict)
 
@@ -82,7 +86,7 @@ class Media:
 
     sequence_number: int | None
     stream_sid: str
-    track: str
+    track: Track
     chunk: int
     timestamp: int
     payload: bytes
