@@ -1,0 +1,35 @@
+"""The facts the console page needs from Python, handed to console.js as one JSON block.
+
+The page template writes ``page_facts(...)`` into ``<script type="application/json"
+id="console-facts">`` (a data block: the CSP forbids inline script, and a JSON block
+is never executed); console.js reads it once and declares none of these itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from voice.coach.playbook import Playbook
+from voice.console.sse import TRANSCRIPT_LINES
+from voice.events import CARD_KINDS, LEVELS, SPEAKERS, CardKind, Speaker
+
+FACTS_ELEMENT_ID = "console-facts"
+SPEAKER_LABELS: dict[Speaker, str] = {"caller": "Caller", "receptionist": "You"}
+
+
+def kind_titles(playbook: Playbook | None) -> dict[CardKind, str]:
+    """Each card kind's title: the playbook's ``kinds`` (a default when it did not load)."""
+    book = playbook or Playbook(stages=(), topics=(), prompts=())
+    return {kind: book.kind_title(kind) for kind in CARD_KINDS}
+
+
+def page_facts(playbook: Playbook | None) -> dict[str, Any]:
+    """Levels and their labels, card-kind titles, speakers and the transcript's length."""
+    return {
+        "levels": list(LEVELS),
+        "level_labels": {level: level.capitalize() for level in LEVELS},
+        "kind_titles": kind_titles(playbook),
+        "speakers": list(SPEAKERS),
+        "speaker_labels": dict(SPEAKER_LABELS),
+        "transcript_lines": TRANSCRIPT_LINES,
+    }
