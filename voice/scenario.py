@@ -130,7 +130,7 @@ def _line(node: yaml.Node) -> int:
 
 
 def _fields(
-    node: yaml.MappingNode, path: Path, allowed: tuple[str, ...], turn: int | None
+    node: yaml.MappingNode, path: str | Path, allowed: tuple[str, ...], turn: int | None
 ) -> dict[str, yaml.Node]:
     out: dict[str, yaml.Node] = {}
     for key, value in node.value:
@@ -145,7 +145,7 @@ def _fields(
     return out
 
 
-def _text(fields: dict[str, yaml.Node], name: str, path: Path, turn: int | None) -> str:
+def _text(fields: dict[str, yaml.Node], name: str, path: str | Path, turn: int | None) -> str:
     node = fields.get(name)
     if node is None:
         raise ScenarioError(path, "missing", turn, name)
@@ -156,7 +156,7 @@ def _text(fields: dict[str, yaml.Node], name: str, path: Path, turn: int | None)
     return str(node.value).strip()
 
 
-def _phone(fields: dict[str, yaml.Node], path: Path) -> str:
+def _phone(fields: dict[str, yaml.Node], path: str | Path) -> str:
     number = _text(fields, "caller", path, None)  # raw text, so +1555… stays as written
     if not _PHONE.match(number):
         raise ScenarioError(
@@ -165,7 +165,7 @@ def _phone(fields: dict[str, yaml.Node], path: Path) -> str:
     return number
 
 
-def _number(fields: dict[str, yaml.Node], name: str, path: Path, turn: int) -> float:
+def _number(fields: dict[str, yaml.Node], name: str, path: str | Path, turn: int) -> float:
     node = fields[name]
     value = yaml.SafeLoader("").construct_object(node, deep=True)
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -173,7 +173,7 @@ def _number(fields: dict[str, yaml.Node], name: str, path: Path, turn: int) -> f
     return float(value)
 
 
-def _turns(top: dict[str, yaml.Node], path: Path) -> tuple[ScenarioTurn, ...]:
+def _turns(top: dict[str, yaml.Node], path: str | Path) -> tuple[ScenarioTurn, ...]:
     node = top.get("turns")
     if not isinstance(node, yaml.SequenceNode) or not node.value:
         line = _line(node) if node is not None else None
@@ -187,7 +187,7 @@ def _turns(top: dict[str, yaml.Node], path: Path) -> tuple[ScenarioTurn, ...]:
     return tuple(turns)
 
 
-def _turn(item: yaml.Node, path: Path, number: int, previous_at: float) -> ScenarioTurn:
+def _turn(item: yaml.Node, path: str | Path, number: int, previous_at: float) -> ScenarioTurn:
     if not isinstance(item, yaml.MappingNode):
         raise ScenarioError(
             path, "must be a mapping of speaker, at, text", number, line=_line(item)

@@ -162,12 +162,12 @@ class ScenarioPlayer:
         t_start = max(previous_at, turn.at - len(words) / WORDS_PER_SECOND)
         audio = AudioFeatures(rms_dbfs=turn.loudness) if turn.loudness is not None else None
         final = Utterance(self.call_sid, turn.speaker, turn.text, t_start, turn.at, True,
-                          audio=audio)  # type: ignore[arg-type]
+                          audio=audio)
         if len(words) < 4 or turn.at - t_start < 0.5:
             return [(turn.at, final)]
         midway = (t_start + turn.at) / 2
         partial = Utterance(self.call_sid, turn.speaker, " ".join(words[: len(words) // 2]),
-                            t_start, midway, False)  # type: ignore[arg-type]
+                            t_start, midway, False)
         return [(midway, partial), (turn.at, final)]
 
 
@@ -246,7 +246,7 @@ def _report_progress(call: dict[str, Any], seen: dict[str, int]) -> None:
     level = call.get("frustration", [{}])[-1].get("level") if call.get("frustration") else None
     if level and level != seen.get("level"):
         click.echo(f"  {'':6}  {'level':>12}: {level}")
-        seen["level"] = level  # type: ignore[assignment]
+        seen["level"] = level
     seen["lines"] = len(call.get("utterances", []))
     seen["prompts"] = len(call.get("prompts", []))
 
@@ -263,7 +263,7 @@ def _wait_for_call(url: str, token: str, call_sid: str, timeout_s: float) -> dic
         except requests.RequestException as exc:
             raise _fail(f"lost the service at {url} while waiting for {call_sid}: {exc}") from None
         if response.status_code == 200:
-            call = response.json()
+            call: dict[str, Any] = response.json()
             _report_progress(call, seen)
             if call.get("status") != "live":
                 return call

@@ -165,7 +165,8 @@ class TrackTranscriber:
         text = res.get("text", "").strip()
         return self._utterance(text, res.get("result", []), final=True) if text else []
 
-    def _utterance(self, text: str, raw_words: list[dict], final: bool) -> list[Utterance]:
+    def _utterance(self, text: str, raw_words: list[dict[str, Any]],
+                   final: bool) -> list[Utterance]:
         words = tuple(
             Word(text=w["word"], start=self._call_time(w["start"]),
                  end=self._call_time(w["end"]), conf=round(float(w.get("conf", 1.0)), 4))
@@ -215,7 +216,7 @@ class TranscriptionWorker:
         self.tracks = {s: TrackAudio() for s in SPEAKERS}
         self._asr = {s: TrackTranscriber(engine, call_sid, s) for s in SPEAKERS} if engine else {}
         self._pending: dict[Speaker, tuple[float, list[np.ndarray]]] = {}
-        self._queue: queue.Queue = queue.Queue(maxsize=max_queue_chunks)
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue_chunks)
         self._lock = threading.Lock()
         self._stats = dict(chunks_in=0, chunks_dropped=0, max_backlog=0, audio_seconds=0.0,
                            decode_seconds=0.0, silence_skipped_seconds=0.0, utterances=0,

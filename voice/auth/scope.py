@@ -49,6 +49,6 @@ def check_call_action(person: Person, store: Any, call_sid: str) -> str:
     return str(desk)
 
 
-def may_read_call(person: Person, call: dict | None) -> bool:
+def may_read_call(person: Person, call: dict[str, Any] | None) -> bool:
     """Whether ``person`` may read this stored call (the API and review)."""
     return call is not None and person.sees_desk(call.get("desk") or "")

@@ -112,7 +112,7 @@ def events() -> Response:
     def allowed() -> bool:
         return still_valid(person, login_at, desk)
 
-    def snapshot() -> dict:
+    def snapshot() -> dict[str, Any]:
         return desk_snapshot(svc.store, desk)
 
     heartbeat = float(current_app.config.get("SSE_HEARTBEAT_S", 15.0))

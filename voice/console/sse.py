@@ -78,7 +78,7 @@ def _card(call_sid: str, p: dict[str, Any]) -> Prompt:
     return Prompt(call_sid, p["id"], p["kind"], p["text"], p.get("why") or "", p.get("t") or 0.0)
 
 
-def desk_snapshot(store: Any, desk: str) -> dict:
+def desk_snapshot(store: Any, desk: str) -> dict[str, Any]:
     """The desk's live calls as one ``snapshot`` payload."""
     calls = []
     for summary in store.list_calls(status="live", limit=50):
@@ -130,7 +130,7 @@ class ClosingOnce:
 
 def event_stream(
     subscription: Subscription,
-    snapshot: Callable[[], dict] | None,
+    snapshot: Callable[[], dict[str, Any]] | None,
     heartbeat_s: float = 15.0,
     poll_s: float = 1.0,
     send_snapshot: bool = True,

@@ -69,7 +69,8 @@ def frozen_embeddings(texts: list[str], cache: Path, tag: str) -> np.ndarray:
     """Frozen MiniLM embeddings of ``texts``, cached by tag and content hash."""
     path = cache / f"frozen-{tag}-{text_digest(texts)}.npy"
     if path.exists():
-        return np.load(path)
+        cached: np.ndarray = np.load(path)
+        return cached
     from voice.embedding import load_encoder
 
     cache.mkdir(parents=True, exist_ok=True)

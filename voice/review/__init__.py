@@ -121,7 +121,7 @@ def export_csv() -> Response:
     svc = current_services()
     wanted = _filter()
     everything = CallFilter(**{**wanted.__dict__, "page": 1, "per_page": 200})
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     while True:
         page, total = find_calls(svc.store, everything, svc.config.timezone)
         rows += page
@@ -152,7 +152,7 @@ def _note_with(existing: str, text: str) -> str:
     return f"{existing.rstrip()}\n{entry}" if existing.strip() else entry
 
 
-def _follow_up_change(op: str, item: dict) -> dict[str, Any] | None:
+def _follow_up_change(op: str, item: dict[str, Any]) -> dict[str, Any] | None:
     if op == "assign":
         return {"assignee": request.form.get("assignee", "")}
     if op == "note" and request.form.get("note", "").strip():

@@ -7,6 +7,7 @@ over call time, each point coloured by its level with a tooltip of its reasons.
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
 from voice.events import LEVELS, Level
 from voice.frustration import Tuning
@@ -26,11 +27,11 @@ def clock(seconds: float) -> str:
     return f"{whole // 60}:{whole % 60:02d}"
 
 
-def frustration_svg(points: list[dict], width: int = 720, height: int = 220) -> str:
+def frustration_svg(points: list[dict[str, Any]], width: int = 720, height: int = 220) -> str:
     """An ``<svg>`` of the curve; ``points`` are ``{"t", "score", "level", "reasons"}``."""
     left, right, top, bottom = 44, 96, 12, 28
     plot_w, plot_h = width - left - right, height - top - bottom
-    t_max = max([p["t"] for p in points] + [1.0])
+    t_max = float(max([p["t"] for p in points] + [1.0]))
 
     def x(t: float) -> float:
         return left + plot_w * t / t_max

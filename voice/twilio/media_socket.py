@@ -82,8 +82,8 @@ def closed_for_size(ws: Any) -> bool:
     simple-websocket answers an oversized message with close code 1009 and ends
     the connection; the only trace it leaves is its running message length.
     """
-    limit = getattr(ws, "max_message_size", None)
-    return bool(limit) and getattr(ws, "incoming_message_len", 0) > limit
+    limit: int = getattr(ws, "max_message_size", None) or 0
+    return limit > 0 and getattr(ws, "incoming_message_len", 0) > limit
 
 
 class StreamConnection:

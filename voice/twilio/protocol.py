@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -276,7 +276,9 @@ def _parse_dtmf(message: dict[str, Any]) -> Dtmf:
 
 
 def _parse_stop(message: dict[str, Any]) -> Stop:
-    stop = message.get("stop") if isinstance(message.get("stop"), dict) else {}
+    stop = message.get("stop")
+    if not isinstance(stop, dict):
+        stop = {}
     return Stop(
         sequence_number=_sequence(message),
         stream_sid=_stream_sid(message),
@@ -285,7 +287,7 @@ def _parse_stop(message: dict[str, Any]) -> Stop:
     )
 
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[dict[str, Any]], Frame]] = {
     "connected": _parse_connected,
     "start": _parse_start,
     "media": _parse_media,
@@ -366,7 +368,7 @@ class FrameBuilder:
     def start(
         self,
         custom_parameters: Mapping[str, str] | None = None,
-        tracks: tuple[str, ...] = TRACKS,
+        tracks: tuple[Track, ...] = TRACKS,
     ) -> str:
         """The ``start`` message for a mu-law 8 kHz stream of ``tracks``."""
         return json.dumps({
@@ -384,7 +386,7 @@ class FrameBuilder:
             "streamSid": self.stream_sid,
         })
 
-    def media(self, track: str, payload: bytes, timestamp_ms: int) -> str:
+    def media(self, track: Track, payload: bytes, timestamp_ms: int) -> str:
         """A ``media`` message carrying ``payload`` (raw mu-law bytes) of ``track``."""
         self.chunks[track] += 1
         return json.dumps({
@@ -432,6 +434,8 @@ class FrameBuilder:
         silence = b"\xff"
         for offset in range(0, length, step):
             t_ms = offset * 1000 // PHONE_RATE
-            for track, audio in (("inbound", inbound), ("outbound", outbound)):
+            tracks: tuple[tuple[Track, bytes], ...] = (("inbound", inbound),
+                                                       ("outbound", outbound))
+            for track, audio in tracks:
                 chunk = audio[offset:offset + step].ljust(min(step, length - offset), silence)
                 yield t_ms / 1000, self.media(track, chunk, t_ms)
