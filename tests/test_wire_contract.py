@@ -135,3 +135,19 @@ def test_console_js_declares_none_of_the_facts() -> None:
     for fact in ("escalating", "Take responsibility", "Your words", '"receptionist"'):
         assert fact not in script, f"console.js re-declares {fact}"
     assert not re.search(r"TRANSCRIPT_LINES\s*=\s*\d", script)
+
+
+def test_the_review_page_titles_cards_from_the_playbook(scored_app) -> None:  # noqa: ANN001
+    from sim_helpers import play
+
+    svc = services_of(scored_app)
+    call_sid = play(scored_app, "billing_dispute")
+    client = scored_app.test_client()
+    login(client, svc.store, "maria", "manager")
+    page = client.get(f"/review/calls/{call_sid}").get_data(as_text=True)
+    titles = yaml.safe_load(STAGES_YAML.read_text())["kinds"]
+    kinds = {p["kind"] for p in svc.store.get_call(call_sid)["prompts"]}
+    assert kinds
+    for kind in kinds:
+        assert f'<span class="kind">{titles[kind]}</span>' in page
+    assert '<span class="who">Caller</span>' in page

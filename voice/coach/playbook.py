@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from voice.coach.slots import Template
 from voice.coach.yamlnodes import YamlProblem
-from voice.events import CardKind, Level, Speaker
+from voice.events import CARD_KINDS, CardKind, Level, Speaker
 
 
 class PlaybookError(YamlProblem):
@@ -179,3 +179,9 @@ class Playbook:
         """What records and follow-ups say a call was about ("an insurance problem")."""
         topic = self.topic(topic_id)
         return topic.phrase if topic else default
+
+
+def card_titles(playbook: Playbook | None) -> dict[CardKind, str]:
+    """Each card kind's title for the pages (a default for every kind without a playbook)."""
+    book = playbook or Playbook(stages=(), topics=(), prompts=())
+    return {kind: book.kind_title(kind) for kind in CARD_KINDS}

@@ -9,18 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from voice.coach.playbook import Playbook
+from voice.coach.playbook import Playbook, card_titles
 from voice.console.sse import TRANSCRIPT_LINES
-from voice.events import CARD_KINDS, LEVELS, SPEAKERS, CardKind, Speaker
+from voice.events import LEVELS, SPEAKERS, Speaker
 
 FACTS_ELEMENT_ID = "console-facts"
 SPEAKER_LABELS: dict[Speaker, str] = {"caller": "Caller", "receptionist": "You"}
-
-
-def kind_titles(playbook: Playbook | None) -> dict[CardKind, str]:
-    """Each card kind's title: the playbook's ``kinds`` (a default when it did not load)."""
-    book = playbook or Playbook(stages=(), topics=(), prompts=())
-    return {kind: book.kind_title(kind) for kind in CARD_KINDS}
 
 
 def page_facts(playbook: Playbook | None) -> dict[str, Any]:
@@ -28,7 +22,7 @@ def page_facts(playbook: Playbook | None) -> dict[str, Any]:
     return {
         "levels": list(LEVELS),
         "level_labels": {level: level.capitalize() for level in LEVELS},
-        "kind_titles": kind_titles(playbook),
+        "kind_titles": card_titles(playbook),
         "speakers": list(SPEAKERS),
         "speaker_labels": dict(SPEAKER_LABELS),
         "transcript_lines": TRANSCRIPT_LINES,

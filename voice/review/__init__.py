@@ -32,6 +32,8 @@ from markupsafe import Markup
 
 from voice.access import audit_view, current_desks, query_value
 from voice.auth import login_required
+from voice.coach.playbook import card_titles
+from voice.events import Speaker
 from voice.records.audit import AuditLog
 from voice.records.search import CallFilter, FilterError, csv_text, find_calls
 from voice.records.store import RecordError
@@ -49,6 +51,7 @@ bp = Blueprint(
 )
 
 TREND_WEEKS = 8
+SPEAKER_LABELS: dict[Speaker, str] = {"caller": "Caller", "receptionist": "Receptionist"}
 
 
 @bp.app_template_filter("clock")
@@ -98,7 +101,10 @@ def call(call_sid: str) -> str:
         abort(404, description=f"No call {call_sid}.")
     audit_view("view_call", call_sid)
     curve = Markup(frustration_svg(record["frustration"]))  # noqa: S704 - built from numbers, tips escaped
-    return render_template("review_call.html", call=record, curve=curve)
+    watcher = current_services().playbook
+    titles = card_titles(watcher.current() if watcher is not None else None)
+    return render_template("review_call.html", call=record, curve=curve, kind_titles=titles,
+                           speaker_labels=SPEAKER_LABELS)
 
 
 @bp.get("/review/trends")
