@@ -1,5 +1,5 @@
 """One wire contract: live events and the snapshot share their keys; the page's facts come
-from Python (a JSON data block), and console.js re-declares none of them."""
+from Python (one JSON block in the page), and console.js re-declares none of them."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 from dataclasses import replace
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -53,10 +54,9 @@ def _words(text: str, at: float) -> tuple[Word, ...]:
 
 
 def _page_facts(html: str) -> dict:
-    found = re.search(
-        rf'<script type="application/json" id="{FACTS_ELEMENT_ID}">(.*?)</script>', html, re.S)
-    assert found, "the console page carries its facts as one JSON data block"
-    return json.loads(found.group(1))
+    found = re.search(rf"<div id=\"{FACTS_ELEMENT_ID}\" hidden data-facts='([^']*)'>", html)
+    assert found, "the console page carries its facts as one JSON block"
+    return json.loads(unescape(found.group(1)))
 
 
 def test_the_snapshot_and_the_live_events_share_their_keys(app) -> None:  # noqa: ANN001
@@ -130,7 +130,7 @@ def test_a_kind_title_edited_in_the_playbook_reaches_the_page(config: Config,
 
 def test_console_js_declares_none_of_the_facts() -> None:
     script = CONSOLE_JS.read_text()
-    assert f'getElementById("{FACTS_ELEMENT_ID}")' in script
+    assert f'getElementById("{FACTS_ELEMENT_ID}").dataset.facts' in script
     assert "from_number" not in script, "the page reads one name for the caller's number"
     for fact in ("escalating", "Take responsibility", "Your words", '"receptionist"'):
         assert fact not in script, f"console.js re-declares {fact}"

@@ -1,8 +1,9 @@
 """The facts the console page needs from Python, handed to console.js as one JSON block.
 
-The page template writes ``page_facts(...)`` into ``<script type="application/json"
-id="console-facts">`` (a data block: the CSP forbids inline script, and a JSON block
-is never executed); console.js reads it once and declares none of these itself.
+The page template writes ``page_facts(...)`` as one JSON block into the ``data-facts``
+attribute of ``<div id="console-facts">`` (no template carries an inline ``<script>``,
+not even a JSON one: the CSP and ``test_auth_headers`` forbid it); console.js parses it
+once and declares none of these itself.
 """
 
 from __future__ import annotations

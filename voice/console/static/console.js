@@ -4,8 +4,8 @@
   "use strict";
 
   // Levels, card titles, speakers and the transcript length come from Python
-  // (voice/console/facts.py), written into the page as one JSON data block.
-  var FACTS = JSON.parse(document.getElementById("console-facts").textContent);
+  // (voice/console/facts.py), written into the page as one JSON block.
+  var FACTS = JSON.parse(document.getElementById("console-facts").dataset.facts);
   var LEVELS = FACTS.levels;
   var LABELS = FACTS.level_labels;
   var KINDS = FACTS.kind_titles;
