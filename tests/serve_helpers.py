@@ -26,7 +26,7 @@ import websocket
 from conftest import CSRF_META
 from twilio_helpers import TOKEN, stream_headers
 
-from voice.twilio.protocol import FrameBuilder
+from voice.tools.frames import FrameBuilder
 
 VENV_BIN = Path(sys.executable).parent
 PASSWORD = "loopback-only-Passphrase-7"

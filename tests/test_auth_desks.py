@@ -152,7 +152,9 @@ def test_a_receptionists_token_opens_only_her_desks_calls(app, svc) -> None:  # 
     listing = client.get("/api/calls", headers=bearer(token)).get_json()
     assert [c["call_sid"] for c in listing["calls"]] == ["CAnorth"]
     assert client.get("/api/calls/CAnorth", headers=bearer(token)).status_code == 200
-    assert client.get("/api/calls/CAsouth", headers=bearer(token)).status_code == 404
+    other = client.get("/api/calls/CAsouth", headers=bearer(token))
+    assert other.status_code == 403 and other.get_json()["error"] == "forbidden"
+    assert client.get("/api/calls/CAnope", headers=bearer(token)).status_code == 404
     assert client.post("/api/simulate", json={}, headers=bearer(token)).status_code == 403
     # the shared VOICE_API_TOKEN still works alongside
     everyone = client.get("/api/calls", headers=bearer("test-api-token")).get_json()
@@ -167,7 +169,7 @@ def test_a_token_follows_revocation_removal_and_demotion(app, svc) -> None:  # n
     token = users.issue_token("boss")
     assert client.get("/api/calls/CAsouth", headers=bearer(token)).status_code == 200
     users.add("boss", "manager-passphrase", "receptionist", ["north"])  # demoted
-    assert client.get("/api/calls/CAsouth", headers=bearer(token)).status_code == 404
+    assert client.get("/api/calls/CAsouth", headers=bearer(token)).status_code == 403
     assert users.revoke_tokens("boss") == 1
     assert client.get("/api/calls", headers=bearer(token)).status_code == 401
     second = users.issue_token("boss")

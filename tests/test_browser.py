@@ -12,9 +12,8 @@ from sim_helpers import FakeScorer, scenario_path, wait_for
 
 from voice import create_app
 from voice.config import Config
-from voice.scenario import load_scenario
+from voice.scenarios.script import load_scenario, scenario_to_json
 from voice.services import services_of
-from voice.simulate import scenario_to_json
 
 pytestmark = pytest.mark.browser
 

@@ -19,16 +19,16 @@ from twilio_helpers import ScriptedEngine
 
 from voice import create_app
 from voice.audio import mulaw_decode, pitch_hz, rms_dbfs
-from voice.scenario import Scenario, ScenarioTurn
+from voice.scenarios.script import Scenario, ScenarioTurn
 from voice.services import services_of
-from voice.simulate import simulate_command
-from voice.simulate_audio import (
+from voice.tools.audio_call import stream_target
+from voice.tools.simulate import simulate_command
+from voice.tools.speech import (
     DEFAULT_LOUDNESS_DBFS,
     SAME_TRACK_GAP_S,
     SimulateAudioError,
     espeak_path,
     render_scenario,
-    stream_target,
 )
 
 RATE = 8000

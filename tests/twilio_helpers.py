@@ -19,7 +19,8 @@ from pathlib import Path
 import websocket
 from twilio.request_validator import RequestValidator
 
-from voice.twilio.protocol import FrameBuilder
+from voice.tools.frames import FrameBuilder
+from voice.transcribe import PooledRecognizer
 from voice.twilio.signature import call_stream_token
 
 TOKEN = "test-auth-token"
@@ -161,3 +162,10 @@ class ScriptedEngine:
         """One per track; words are named 'w1', 'w2' … per second of audio."""
         self.made += 1
         return _ScriptedRecognizer(self.sample_rate, "w")
+
+    def acquire(self) -> PooledRecognizer:
+        """A new recognizer for every track (the scripted engine keeps no spares)."""
+        return PooledRecognizer(self.new_recognizer())
+
+    def give_back(self, rec: PooledRecognizer) -> None:
+        """Spares are not kept."""

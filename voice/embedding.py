@@ -8,12 +8,13 @@ texts into L2-normalised mean-pooled vectors.
 
 from __future__ import annotations
 
-import os
 import threading
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from voice.config import use_offline_model_hub
 
 _LOCK = threading.Lock()
 
@@ -29,8 +30,7 @@ class SentenceEncoder:
     """Mean-pooled, normalised sentence embeddings from a transformers encoder."""
 
     def __init__(self, model_dir: Path, max_length: int = 128) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        use_offline_model_hub()  # before transformers is imported
         import torch
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging

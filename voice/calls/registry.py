@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+from typing import Any
 
 from voice.calls.live import CallParts, LiveCall
 from voice.events import CallStarted, EndStatus
@@ -78,6 +79,15 @@ class CallRegistry:
         """Calls still running."""
         with self._lock:
             return list(self._calls.values())
+
+    def asr_lag(self) -> dict[str, dict[str, Any]]:
+        """Per live call: ASR lag (s), whether it is delayed, max lag, chunks in and dropped."""
+        out = {}
+        for call in self.live():
+            status = call.asr_status()
+            if status is not None:
+                out[call.call_sid] = status
+        return out
 
     def end_all(self, status: EndStatus = "interrupted") -> None:
         """End every live call (shutdown)."""
