@@ -72,6 +72,7 @@ class CallParts:
     asr_partial_interval_s: float = 0.2
     asr_vad_gate: bool = True
     caller_history: Callable[[str, str], Mapping[str, Any]] | None = None  # (number, sid)
+    history_wait_s: float = 1.0  # a database that hangs never holds up a call's start
     timezone: str = "UTC"
 
 
@@ -145,14 +146,26 @@ class LiveCall:
             return None
         from voice.coach import unkept_promise
 
-        try:
-            history = lookup(number, self.call_sid)
-        except Exception as exc:  # the call goes on without history
+        read: list[Mapping[str, Any]] = []
+        failed: list[BaseException] = []
+
+        def read_history() -> None:
+            try:
+                read.append(lookup(number, self.call_sid))
+            except Exception as exc:  # the call goes on without history
+                failed.append(exc)
+
+        reader = threading.Thread(target=read_history, name=f"history-{self.call_sid}",
+                                  daemon=True)
+        reader.start()
+        reader.join(self.parts.history_wait_s)
+        if not read:
             counters.incr("calls.history_errors")
-            log.warning("call %s: caller history not read (%s)", self.call_sid,
-                        exc.__class__.__name__)
+            why = failed[0].__class__.__name__ if failed else (
+                f"no answer within {self.parts.history_wait_s:g} s")
+            log.warning("call %s: caller history not read (%s)", self.call_sid, why)
             return None
-        return unkept_promise(history, _started_at(self.started), self.parts.timezone)
+        return unkept_promise(read[0], _started_at(self.started), self.parts.timezone)
 
     @property
     def ended(self) -> bool:
