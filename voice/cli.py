@@ -7,10 +7,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from voice.config import Config, ConfigError
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from voice.records import RecordStore
+    from voice.records.users import UserStore
 
 
 def _config(dotenv: bool = True) -> Config:
@@ -63,7 +70,7 @@ def serve(host: str, port: int, threads: int, demo: bool, dev_server: bool,
             for name, value in settings.items():
                 self.cfg.set(name, value)
 
-        def load(self):  # noqa: ANN202 - gunicorn's hook
+        def load(self) -> Flask:
             from voice import create_app
 
             return create_app(config)
@@ -148,7 +155,7 @@ def users() -> None:
     """People who log in to the console and review pages."""
 
 
-def _store(config: Config | None = None):  # noqa: ANN202 - a RecordStore
+def _store(config: Config | None = None) -> RecordStore:
     """The records store, migrated; an unreachable database is one clear error line."""
     from voice.records import DatabaseUnreachable, RecordStore
 
@@ -161,7 +168,7 @@ def _store(config: Config | None = None):  # noqa: ANN202 - a RecordStore
     return store
 
 
-def _users():  # noqa: ANN202 - a UserStore
+def _users() -> UserStore:
     return _store().users
 
 

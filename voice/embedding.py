@@ -88,6 +88,11 @@ class _Encoder:
     def __init__(self) -> None:
         self.recent = _RecentVectors()
 
+    @property
+    def tag(self) -> str:
+        """Names the vectors this encoder gives (caches of its vectors are keyed by it)."""
+        raise NotImplementedError
+
     def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         raise NotImplementedError
 
@@ -113,7 +118,7 @@ class SentenceEncoder(_Encoder):
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # unannotated in transformers
 
         self._torch = torch
         self.model_dir = model_dir

@@ -31,6 +31,7 @@ from voice.records.redact import Redactor
 
 if TYPE_CHECKING:
     from voice.coach import PlaybookWatcher
+    from voice.coach.playbook import Topic
     from voice.frustration import UtteranceScorer
     from voice.transcribe import SpeechEngine
 
@@ -83,9 +84,9 @@ def _loaded(overrides: dict[str, Any], name: str, load: Any, config: Config) -> 
     return loaded
 
 
-def _topics_of(playbook: PlaybookWatcher | None) -> Callable[[], tuple]:
+def _topics_of(playbook: PlaybookWatcher | None) -> Callable[[], tuple[Topic, ...]]:
     """The playbook's current topics, read when a call's outcome is filed."""
-    def topics() -> tuple:
+    def topics() -> tuple[Topic, ...]:
         return tuple(playbook.current().topics) if playbook is not None else ()
 
     return topics

@@ -263,7 +263,7 @@ class GuardedThreadWorker(ThreadWorker):
             conn.voice_closed = True
         return result
 
-    def finish_request(self, conn: TConn, fs: futures.Future) -> None:
+    def finish_request(self, conn: TConn, fs: futures.Future[Any]) -> None:
         """Count the stream out; a kept-alive connection's next head is read off-thread."""
         if getattr(conn, "voice_stream", False):
             self.streams -= 1

@@ -48,7 +48,8 @@ def login() -> Any:
     user = None
     if form.validate_on_submit():
         store = current_services().store
-        user = store.users.check_login(form.username.data.strip(), form.password.data)
+        user = store.users.check_login((form.username.data or "").strip(),
+                                       form.password.data or "")
     if user is None:
         return render_template("login.html", form=form, error="Wrong username or password."), 401
     session.clear()  # nothing from before the login survives it (session fixation)

@@ -27,6 +27,7 @@ from voice.events import (
     CallEnded,
     CallEvent,
     CallStarted,
+    EndStatus,
     FrustrationState,
     Prompt,
     Speaker,
@@ -37,10 +38,10 @@ from voice.metrics import counters
 from voice.records import CallRecorder, RecordWriter
 
 if TYPE_CHECKING:
-    from voice.coach import PlaybookWatcher, UnkeptPromise
+    from voice.coach import PlaybookWatcher, PromptEngine, UnkeptPromise
     from voice.decoding import DecodingPool
-    from voice.frustration import UtteranceScorer
-    from voice.transcribe import SpeechEngine
+    from voice.frustration import CallFrustration, UtteranceScorer
+    from voice.transcribe import SpeechEngine, TranscriptionWorker
 
 log = logging.getLogger(__name__)
 
@@ -112,23 +113,25 @@ class LiveCall:
         self._finished = False
         self.last_state: FrustrationState | None = None
         self.prompts: list[Prompt] = []
+        self.frustration: CallFrustration | None
+        self.coach: PromptEngine | None
         if previous is not None:  # a new stream for the same call: the call goes on
             self.last_state, self.prompts = previous.last_state, previous.prompts
             self.frustration, self.coach = previous.frustration, previous.coach
         else:
             self.frustration = self._make_frustration()
             self.coach = self._make_coach()
-        self.worker = None
+        self.worker: TranscriptionWorker | None = None
         self.listeners: list[Callable[[CallEvent], None]] = []
 
-    def _make_frustration(self) -> Any:
+    def _make_frustration(self) -> CallFrustration | None:
         if self.parts.scorer is None:
             return None
         from voice.frustration import CallFrustration
 
         return CallFrustration(self.call_sid, self.parts.scorer)
 
-    def _make_coach(self) -> Any:
+    def _make_coach(self) -> PromptEngine | None:
         if self.parts.playbook is None:
             return None
         from voice.coach import PromptEngine
@@ -246,7 +249,7 @@ class LiveCall:
             self._finished = True
         self._on_end(self)
 
-    def end(self, status: str = "completed") -> bool:
+    def end(self, status: EndStatus = "completed") -> bool:
         """Finish transcription, close the record, file the follow-up; idempotent."""
         with self._lock:
             if self._ended:
@@ -339,7 +342,8 @@ class LiveCall:
 
     def _summary(self) -> tuple[dict[str, Any], bool, tuple[str, ...]]:
         summary: dict[str, Any] = {}
-        flagged, reasons = False, ()
+        flagged = False
+        reasons: tuple[str, ...] = ()
         if self.frustration is not None:
             result = self.frustration.summary()
             summary["peak_score"] = result.peak_score

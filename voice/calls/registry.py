@@ -12,9 +12,10 @@ import logging
 import os
 import socket
 import threading
+from typing import Any
 
 from voice.calls.live import CallParts, LiveCall
-from voice.events import CallStarted
+from voice.events import CallStarted, EndStatus
 from voice.records import RecordStore
 
 log = logging.getLogger(__name__)
@@ -54,12 +55,12 @@ class CallRegistry:
         with self._lock:
             return self._calls.get(call_sid)
 
-    def end(self, call_sid: str, status: str) -> bool:
+    def end(self, call_sid: str, status: EndStatus) -> bool:
         """End a live call and wait for it; False when it is not live here."""
         call = self.get(call_sid)
         return call.end(status) if call else False
 
-    def end_soon(self, call_sid: str, status: str) -> bool:
+    def end_soon(self, call_sid: str, status: EndStatus) -> bool:
         """End a live call on a background thread (a webhook must answer at once)."""
         call = self.get(call_sid)
         if call is None or call.ended:
@@ -79,7 +80,7 @@ class CallRegistry:
         with self._lock:
             return list(self._calls.values())
 
-    def asr_lag(self) -> dict[str, dict]:
+    def asr_lag(self) -> dict[str, dict[str, Any]]:
         """Per live call: ASR lag (s), whether it is delayed, max lag, chunks in and dropped."""
         out = {}
         for call in self.live():
@@ -88,7 +89,7 @@ class CallRegistry:
                 out[call.call_sid] = status
         return out
 
-    def end_all(self, status: str = "interrupted") -> None:
+    def end_all(self, status: EndStatus = "interrupted") -> None:
         """End every live call (shutdown)."""
         for call in self.live():
             call.end(status)

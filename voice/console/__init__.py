@@ -39,9 +39,11 @@ from voice.access import audit_view
 from voice.auth import json_login_required, login_required
 from voice.auth.identity import LOGIN_AT, still_valid
 from voice.auth.scope import check_call_action, page_desk
+from voice.console.facts import FACTS_ELEMENT_ID, page_facts
 from voice.console.live_views import LiveViews
 from voice.console.quota import StreamQuota
 from voice.console.sse import ClosingOnce, desk_snapshot, event_stream
+from voice.events import PromptUpdate, event_payload
 from voice.records.store import PROMPT_ACTIONS, RecordError
 from voice.services import current_services
 
@@ -73,8 +75,10 @@ def _desk() -> str:
 @bp.get("/console")
 @login_required("receptionist")
 def index() -> str:
-    """The receptionist's screen for one desk."""
-    return render_template("console.html", desk=_desk())
+    """The receptionist's screen for one desk (its constants come from ``facts``)."""
+    watcher = current_services().playbook
+    facts = page_facts(watcher.current() if watcher is not None else None)
+    return render_template("console.html", desk=_desk(), facts=facts, facts_id=FACTS_ELEMENT_ID)
 
 
 @bp.get("/console/session")
@@ -113,7 +117,7 @@ def events() -> Response:
     def allowed() -> bool:
         return still_valid(person, login_at, desk)
 
-    def snapshot() -> dict:
+    def snapshot() -> dict[str, Any]:
         return desk_snapshot(svc.store, desk)
 
     viewed = _view_auditor(person.username, desk)
@@ -177,9 +181,9 @@ def act_on_prompt(call_sid: str, prompt_id: str) -> Any:
     live = svc.calls.get(call_sid)
     if live is not None:
         live.acknowledge_prompt(prompt_id, action)
-    update = {"call_sid": call_sid, "id": prompt_id, "status": action, "by": g.user.username}
+    kind, update = event_payload(PromptUpdate(call_sid, prompt_id, action, g.user.username))
     try:
-        svc.bus.publish(desk, "prompt_update", update)
+        svc.bus.publish(desk, kind, update)
     except Exception as exc:  # the record is written; other consoles catch up on reload
         log.warning("call %s: could not announce prompt %s update: %s", call_sid, prompt_id, exc)
     return jsonify(call_sid=call_sid, prompt=prompt)

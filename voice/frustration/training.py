@@ -73,7 +73,8 @@ def frozen_embeddings(texts: list[str], cache: Path, tag: str) -> np.ndarray:
     encoder = load_encoder()
     path = cache / f"frozen-{tag}-{encoder.tag}-{text_digest(texts)}.npy"
     if path.exists():
-        return np.load(path)
+        cached: np.ndarray = np.load(path)
+        return cached
     cache.mkdir(parents=True, exist_ok=True)
     arr = encoder.encode(texts, batch_size=128)
     np.save(path, arr)

@@ -27,13 +27,14 @@ from simple_websocket import ConnectionClosed
 
 from voice.audio import mulaw_decode
 from voice.calls import FeedResult, now_iso
-from voice.events import CallStarted, Speaker
+from voice.events import CallStarted
 from voice.extensions import sock
 from voice.logsafe import mask_number
 from voice.metrics import counters
 from voice.services import current_services
 from voice.twilio import bp
 from voice.twilio.protocol import (
+    SPEAKER_OF_TRACK,
     Connected,
     Dtmf,
     Frame,
@@ -59,7 +60,6 @@ log = logging.getLogger(__name__)
 
 RECEIVE_POLL_S = 0.5
 LOGGED_PER_PROBLEM = 5
-SPEAKER_OF_TRACK: dict[str, Speaker] = {"inbound": "caller", "outbound": "receptionist"}
 CLOSE_POLICY_VIOLATION = 1008
 
 
@@ -82,8 +82,8 @@ def closed_for_size(ws: Any) -> bool:
     simple-websocket answers an oversized message with close code 1009 and ends
     the connection; the only trace it leaves is its running message length.
     """
-    limit = getattr(ws, "max_message_size", None)
-    return bool(limit) and getattr(ws, "incoming_message_len", 0) > limit
+    limit: int = getattr(ws, "max_message_size", None) or 0
+    return limit > 0 and getattr(ws, "incoming_message_len", 0) > limit
 
 
 class StreamConnection:
