@@ -164,6 +164,12 @@ class Config:
     session_hours: float = 12.0
     login_limit_user: str = "5 per minute;20 per hour"
     login_limit_address: str = "30 per 10 minutes"
+    metrics_token: str = ""
+    metrics_loopback: bool = True
+    heartbeat_s: float = 30.0
+    stale_call_s: float = 120.0
+    workers: int = 1
+    threads: int = 32
     testing: bool = False
 
     @classmethod
@@ -185,6 +191,20 @@ class Config:
         if vosk_path and not Path(vosk_path).is_dir():
             raise ConfigError(f"VOSK_MODEL_PATH={vosk_path!r} is not a folder")
         public_url = _url(env, "VOICE_PUBLIC_URL", ("http", "https"))
+        redis_url = _url(env, "REDIS_URL", ("redis", "rediss", "unix"))
+        heartbeat_s = _number(env, "VOICE_HEARTBEAT_S", 30.0, 0.2, 3600.0)
+        stale_call_s = _number(env, "VOICE_STALE_CALL_S", 120.0, 1.0, 86400.0)
+        if stale_call_s < 2 * heartbeat_s:
+            raise ConfigError(f"VOICE_STALE_CALL_S={stale_call_s:g} must be at least twice "
+                              f"VOICE_HEARTBEAT_S={heartbeat_s:g}, or live calls of a healthy "
+                              "instance would be closed between two heartbeats")
+        workers = int(_number(env, "VOICE_WORKERS", 1, 1, 64))
+        if workers > 1 and not redis_url:
+            raise ConfigError(f"VOICE_WORKERS={workers} needs REDIS_URL: each worker is an "
+                              "instance, and instances reach each other over Redis")
+        if workers > 1 and not env.get("PROMETHEUS_MULTIPROC_DIR"):
+            raise ConfigError(f"VOICE_WORKERS={workers} needs PROMETHEUS_MULTIPROC_DIR (an "
+                              "empty folder) so /metrics adds up every worker's numbers")
         return cls(
             twilio_auth_token=(env.get("TWILIO_AUTH_TOKEN") or "").strip(),
             public_url=public_url.rstrip("/") if public_url else None,
@@ -195,7 +215,7 @@ class Config:
             prompts_dir=Path(env.get("VOICE_PROMPTS_DIR") or REPO_ROOT / "prompts"),
             database_url=_url(env, "DATABASE_URL", ("sqlite", "postgresql", "postgres"))
             or "sqlite:///voice.db",
-            redis_url=_url(env, "REDIS_URL", ("redis", "rediss", "unix")),
+            redis_url=redis_url,
             api_token=(env.get("VOICE_API_TOKEN") or "").strip(),
             secret_key=(env.get("VOICE_SECRET_KEY") or "").strip() or secrets.token_hex(16),
             sentiment_model=(env.get("VOICE_SENTIMENT_MODEL") or "").strip() or None,
@@ -225,6 +245,12 @@ class Config:
             session_hours=_number(env, "VOICE_SESSION_HOURS", 12.0, 0.1, 24 * 31),
             login_limit_user=_rate(env, "VOICE_LOGIN_LIMIT_USER", "5 per minute;20 per hour"),
             login_limit_address=_rate(env, "VOICE_LOGIN_LIMIT_ADDRESS", "30 per 10 minutes"),
+            metrics_token=(env.get("VOICE_METRICS_TOKEN") or "").strip(),
+            metrics_loopback=_flag(env, "VOICE_METRICS_LOOPBACK", True),
+            heartbeat_s=heartbeat_s,
+            stale_call_s=stale_call_s,
+            workers=workers,
+            threads=int(_number(env, "VOICE_THREADS", 32, 2, 1024)),
         )
 
     @classmethod

@@ -22,6 +22,7 @@ from flask import Flask, current_app
 from voice.bus import Bus, make_bus
 from voice.bus.publisher import QueuedPublisher
 from voice.calls import CallParts, CallRegistry
+from voice.calls.routing import CallRouter
 from voice.config import Config
 from voice.loading import Loaded, load_playbook, load_sentiment, load_speech
 from voice.records import RecordStore, RecordWriter
@@ -48,6 +49,7 @@ class Services:
     writer: RecordWriter
     publisher: QueuedPublisher
     calls: CallRegistry
+    router: CallRouter
     instance_id: str
     speech: SpeechEngine | None = None
     speech_status: str = "not loaded"
@@ -58,6 +60,7 @@ class Services:
 
     def close(self) -> None:
         """Shutdown: end live calls, then save and publish what is still queued."""
+        self.router.stop()
         self.calls.stop_heartbeat()
         self.calls.end_all("interrupted")
         self.writer.close()
@@ -117,13 +120,15 @@ def build_services(config: Config, **overrides: Any) -> Services:
         desk_name=config.desk_name,
         asr_queue_chunks=config.asr_queue_chunks,
     )
-    calls = CallRegistry(parts, store)
+    calls = CallRegistry(parts, store, heartbeat_s=config.heartbeat_s,
+                         stale_after_s=config.stale_call_s)
+    router = CallRouter(bus, calls, store, instance_id).start()
     interrupted = calls.close_calls_of_dead_instances()
     if interrupted:
         log.warning("closed %d call(s) left open by a crash: %s", len(interrupted), interrupted)
     return Services(
         config=config, store=store, bus=bus, writer=writer, publisher=publisher, calls=calls,
-        instance_id=instance_id,
+        router=router, instance_id=instance_id,
         speech=speech.value, speech_status=speech.status,
         scorer=scorer.value, scorer_status=scorer.status,
         playbook=playbook.value, playbook_status=playbook.status,
