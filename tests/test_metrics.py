@@ -1,7 +1,8 @@
-"""``GET /metrics``: Prometheus text that prometheus_client's own parser reads, for the scraper only.
+"""``GET /metrics``: Prometheus text that prometheus_client's parser reads; scrapers only.
 
-A simulated call, a refused login and a bad stream frame move the metrics the
-operator watches; the counters API the code uses reads the same values back.
+A simulated call and a refused login move the metrics the operator watches;
+the counters API the code uses reads the same values back, each name in its
+own metric.
 Access: loopback without a token (unless ``VOICE_METRICS_LOOPBACK=0``), the
 bearer token from anywhere, nobody else.  Multi-process mode adds up what two
 real processes counted.
