@@ -113,7 +113,7 @@ def play_calls(svc, calls: int, desk: str,  # noqa: ANN001
 
 def login_cookie(app, svc, desk: str) -> str:  # noqa: ANN001
     """Log a receptionist of ``desk`` in through the form (CSRF token and all); her cookie."""
-    password = "bench-receptionist-passphrase"
+    password = "prompt-latency-Passphrase-7"
     svc.store.users.add("bench", password, "receptionist", [desk])
     client = app.test_client()
     page = client.get("/login").get_data(as_text=True)

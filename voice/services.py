@@ -100,6 +100,9 @@ def build_services(config: Config, **overrides: Any) -> Services:
     store: RecordStore = overrides.pop("store", None) or RecordStore(config.database_url)
     store.migrate()
     bus: Bus = overrides.pop("bus", None) or make_bus(config.redis_url)
+    from voice.embedding import set_torch_threads
+
+    set_torch_threads(config.torch_threads, import_torch=config.load_sentiment_model)
     speech = _loaded(overrides, "speech", load_speech, config)
     scorer = _loaded(overrides, "scorer", load_sentiment, config)
     playbook = _loaded(overrides, "playbook", load_playbook, config)
