@@ -160,6 +160,9 @@ def start_both(tmp_path: Path, env: dict[str, str]) -> tuple[ServeProcess, Serve
         workdir.mkdir()
         servers.append(ServeProcess(workdir, env))
     servers[0].voice("db", "upgrade")  # one migration, before two processes race to it
+    # the login too, before two instances hold their database pools (a shared server's
+    # connection limit is then furthest away)
+    servers[0].voice("users", "add", "desk", "--role", "receptionist", "--desk", "front-desk")
     errors: list[BaseException] = []
 
     def enter(server: ServeProcess) -> None:
@@ -198,7 +201,6 @@ def test_two_instances_share_calls_actions_callbacks_and_the_sweep(tmp_path: Pat
     a, b = start_both(tmp_path, env)
     feed = None
     try:
-        b.voice("users", "add", "desk", "--role", "receptionist", "--desk", "front-desk")
         session = login_session(b.url, "desk")
         feed = ConsoleFeed(b.url, session)
 

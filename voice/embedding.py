@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 _LOCK = threading.Lock()
-RECENT_TEXTS = 64
+RECENT_TEXTS = 8  # a line is re-embedded within milliseconds, never calls later
 _torch_threads: int | None = None
 
 
