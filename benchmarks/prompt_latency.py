@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from voice import create_app  # noqa: E402
 from voice.config import Config  # noqa: E402
 from voice.events import AudioFeatures, CallStarted, Prompt, Utterance  # noqa: E402
-from voice.scenario import SCENARIO_DIR, load_scenario  # noqa: E402
+from voice.scenarios.script import SCENARIO_DIR, load_scenario  # noqa: E402
 from voice.services import services_of
 
 PROMPT_EVENT = re.compile(r"event: prompt\ndata: (\{.*?\})\n")

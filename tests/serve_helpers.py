@@ -25,9 +25,9 @@ from pathlib import Path
 import requests
 import websocket
 from conftest import CSRF_META
-from twilio_helpers import TOKEN, stream_headers
+from twilio_helpers import TOKEN, stream_headers, wait_for
 
-from voice.twilio.protocol import FrameBuilder
+from voice.tools.frames import FrameBuilder
 
 VENV_BIN = Path(sys.executable).parent
 PASSWORD = "loopback-only-Passphrase-7"
@@ -262,3 +262,34 @@ def timed_get(url: str, timeout: float = 10.0) -> tuple[int, float]:
     except requests.RequestException:
         status = 0
     return status, time.perf_counter() - began
+
+
+class HostileClients:
+    """The three attacker groups at once against one server (a context manager).
+
+    ``HostileClients(server, session, slow=100, idle=200, sse=70)`` starts them on
+    entry and stops them on exit; ``held()`` waits until every idle WebSocket is
+    open and every ``/events`` stream has been answered.  Used alike by
+    ``tests/test_serving.py`` and ``benchmarks/slow_clients.py``.
+    """
+
+    def __init__(self, server: ServeProcess, session: requests.Session, slow: int = 100,
+                 idle: int = 200, sse: int = 70) -> None:
+        self.wanted = {"slow": slow, "idle": idle, "sse": sse}
+        self.slow = SlowHeaders(server.port, slow)
+        self.idle = IdleWebSockets(server.url, idle)
+        self.greedy = EventStreams(server.url, session, sse)
+
+    def __enter__(self) -> HostileClients:
+        for group in (self.slow, self.idle, self.greedy):
+            group.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for group in (self.slow, self.idle, self.greedy):
+            group.stop()
+
+    def held(self, timeout: float = 60.0) -> bool:
+        """Whether every idle WebSocket opened and every ``/events`` stream was answered."""
+        return wait_for(lambda: self.idle.counts["opened"] >= self.wanted["idle"]
+                        and sum(self.greedy.statuses.values()) >= self.wanted["sse"], timeout)

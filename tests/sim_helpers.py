@@ -6,9 +6,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from voice.scenario import SCENARIO_DIR, load_scenario
+from voice.scenarios.player import ScenarioPlayer
+from voice.scenarios.script import SCENARIO_DIR, load_scenario
 from voice.services import services_of
-from voice.simulate import ScenarioPlayer
 
 ANGRY_WORDS = ("ridiculous", "unacceptable", "three times", "collections", "done with",
                "not my mistake", "nobody", "again", "hour", "still")

@@ -63,7 +63,7 @@ def test_a_receptionist_login_reads_only_her_desks_calls_and_a_manager_all(app, 
     store = services_of(app).store
     login(client, store, "north-desk", "receptionist", desks=("north",))
     assert client.get("/api/calls").get_json()["calls"] == []
-    assert client.get("/api/calls/CA100").status_code == 404
+    assert client.get("/api/calls/CA100").status_code == 403  # another desk's
     assert client.post("/api/simulate", json={}).status_code in (400, 403)
     logout(client)
     login(client, store, "boss", "manager")

@@ -23,11 +23,9 @@ from voice.services import services_of
 
 
 @pytest.fixture
-def app(database_url: str):  # noqa: ANN201
-    application = create_app(Config.for_testing(database_url=database_url))
-    application.config.update(SSE_HEARTBEAT_S=0.1, SSE_RECHECK_S=0.1)
-    yield application
-    services_of(application).calls.end_all("interrupted")
+def app(auth_app):  # noqa: ANN001, ANN201
+    """conftest's ``auth_app``: each database, quick SSE re-checks."""
+    return auth_app
 
 
 @pytest.fixture
@@ -152,7 +150,9 @@ def test_a_receptionists_token_opens_only_her_desks_calls(app, svc) -> None:  # 
     listing = client.get("/api/calls", headers=bearer(token)).get_json()
     assert [c["call_sid"] for c in listing["calls"]] == ["CAnorth"]
     assert client.get("/api/calls/CAnorth", headers=bearer(token)).status_code == 200
-    assert client.get("/api/calls/CAsouth", headers=bearer(token)).status_code == 404
+    other = client.get("/api/calls/CAsouth", headers=bearer(token))
+    assert other.status_code == 403 and other.get_json()["error"] == "forbidden"
+    assert client.get("/api/calls/CAnope", headers=bearer(token)).status_code == 404
     assert client.post("/api/simulate", json={}, headers=bearer(token)).status_code == 403
     # the shared VOICE_API_TOKEN still works alongside
     everyone = client.get("/api/calls", headers=bearer("test-api-token")).get_json()
@@ -167,7 +167,7 @@ def test_a_token_follows_revocation_removal_and_demotion(app, svc) -> None:  # n
     token = users.issue_token("boss")
     assert client.get("/api/calls/CAsouth", headers=bearer(token)).status_code == 200
     users.add("boss", "manager-passphrase", "receptionist", ["north"])  # demoted
-    assert client.get("/api/calls/CAsouth", headers=bearer(token)).status_code == 404
+    assert client.get("/api/calls/CAsouth", headers=bearer(token)).status_code == 403
     assert users.revoke_tokens("boss") == 1
     assert client.get("/api/calls", headers=bearer(token)).status_code == 401
     second = users.issue_token("boss")

@@ -174,6 +174,9 @@ class StuckWorker:
     def close(self):
         """Returns although its thread is still decoding."""
 
+    def release_audio(self):
+        """Keeps its buffers: its decoder still runs (as TranscriptionWorker does then)."""
+
 
 def test_a_late_line_from_a_stuck_decoder_after_the_end_is_ignored(services):
     subscription = services.bus.subscribe("front-desk")

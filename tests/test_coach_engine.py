@@ -10,7 +10,7 @@ import pytest
 
 from voice.coach import PromptEngine, TopicMatcher, extract_caller_name, load_playbook
 from voice.events import FrustrationState, Utterance
-from voice.scenario import load_scenario, shipped_scenarios
+from voice.scenarios.script import load_scenario, shipped_scenarios
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 SID = "CA-test"

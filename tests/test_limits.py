@@ -21,7 +21,7 @@ from twilio_helpers import ScriptedEngine, StreamClient
 from voice import create_app
 from voice.events import CallStarted
 from voice.metrics import counters
-from voice.scenario import MAX_TURNS, ScenarioError, parse_scenario
+from voice.scenarios.script import MAX_TURNS, ScenarioError, parse_scenario
 from voice.services import services_of
 from voice.twilio.protocol import ProtocolError, parse_frame
 

@@ -24,7 +24,7 @@ from voice import create_app
 from voice.config import Config
 from voice.events import CallStarted, Utterance
 from voice.metrics import counters
-from voice.scenario import SCENARIO_DIR, load_scenario
+from voice.scenarios.script import SCENARIO_DIR, load_scenario
 from voice.services import services_of
 
 REMOTE = {"REMOTE_ADDR": "203.0.113.7"}
@@ -129,8 +129,8 @@ def test_named_counters_land_in_their_own_metric(app):
 
 def test_asr_lag_per_call_comes_from_the_registry_hook(app):
     svc = services_of(app)
-    lags = {"CAlagging": 3.5}
-    svc.calls.asr_lag = lambda: dict(lags)  # the registry's per-call figure (speech pool)
+    lags = {"CAlagging": {"lag_s": 3.5, "delayed": True}}
+    svc.calls.asr_lag = lambda: dict(lags)  # stands in for a live call falling behind
     client = app.test_client()
     assert value(scrape(client), "voice_asr_lag_seconds", "voice_asr_lag_seconds",
                  call_sid="CAlagging") == 3.5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
@@ -30,6 +31,15 @@ def _head() -> str:
     return heads[0]
 
 
+def _previous() -> str:
+    """The revision just before the head (what a database from the last release is at)."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    down = ScriptDirectory.from_config(cfg).get_revision(_head()).down_revision
+    assert isinstance(down, str), f"the head has one parent, not {down}"
+    return down
+
+
 def test_an_empty_database_upgrades_to_the_one_head(database_url: str) -> None:
     store = RecordStore(database_url)
     store.migrate()
@@ -40,10 +50,18 @@ def test_an_empty_database_upgrades_to_the_one_head(database_url: str) -> None:
     assert {"calls", "utterances", "follow_ups", "audit_log"} <= tables
 
 
-def test_a_database_at_the_previous_revision_keeps_its_data(database_url: str) -> None:
+@pytest.mark.parametrize("start", ["previous", "0002"])
+def test_a_database_at_the_previous_revision_keeps_its_data(database_url: str, start: str) -> None:
+    revision = _previous() if start == "previous" else start
     engine = make_engine(database_url)
     with engine.begin() as connection:
-        command.upgrade(_alembic(connection), "0002")
+        command.upgrade(_alembic(connection), revision)
+        connection.execute(text(
+            "INSERT INTO users (username, password_hash, role, created_at) VALUES "
+            "('jenny', 'x', 'receptionist', '2026-11-01 09:00:00')"))
+        if "user_desks" in inspect(connection).get_table_names():
+            connection.execute(text("INSERT INTO user_desks (user_id, desk) "
+                                    "SELECT id, 'north' FROM users"))
         connection.execute(text(
             "INSERT INTO calls (call_sid, from_number, to_number, desk, started_at, status, "
             "transcribed, simulated, flagged, flag_reasons, stats, caller_name, topic) VALUES "
@@ -72,6 +90,9 @@ def test_a_database_at_the_previous_revision_keeps_its_data(database_url: str) -
     assert item["status"] == "done", "closed became done"
     assert item["due_at"] is None and item["kind"] == "decide" and item["closed_at"]
     assert call["summary"] == [] and call["topics"] == ["billing"]
+    (jenny,) = store.users.list_all()
+    desks = ["front-desk"] if revision == "0002" else ["north"]  # 0002: given the default desk
+    assert (jenny["username"], jenny["role"], jenny["desks"]) == ("jenny", "receptionist", desks)
     with store.engine.connect() as connection:
         version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     assert version == _head()

@@ -9,10 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from conftest import csrf_token_of, login
 from records_helpers import CALLS, run_call
-from sim_helpers import FakeScorer
 
-from voice import create_app
-from voice.config import Config
 from voice.records.audit import AuditLog, AuditTampering
 from voice.records.followups import FollowUpBook
 from voice.records.scope import may_see
@@ -23,16 +20,9 @@ OLD_START = "2026-11-20T15:00:00+00:00"  # a Friday two weeks before the others
 
 
 @pytest.fixture
-def app(database_url: str):  # noqa: ANN201
-    config = Config.for_testing(database_url=database_url, timezone="America/New_York")
-    application = create_app(config, scorer=FakeScorer())
-    yield application
-    application.extensions["voice"].calls.end_all("interrupted")
-
-
-@pytest.fixture
-def store(app):  # noqa: ANN001, ANN201
-    return app.extensions["voice"].store
+def app(records_app):  # noqa: ANN001, ANN201
+    """conftest's ``records_app``: each database, New York time, the keyword scorer."""
+    return records_app
 
 
 @pytest.fixture
@@ -158,7 +148,23 @@ def test_a_receptionist_cannot_open_review_audit_export_or_another_desks_items( 
     assert response.status_code == 403
     assert store.get_call(calls["north"])["follow_ups"][0]["status"] == "open"
     other = desk.get(f"/console/calls/{calls['north']}/history")
-    assert other.status_code == 404
+    assert other.status_code == 403 and other.get_json()["error"] == "forbidden"
+    assert desk.get("/console/calls/CAnope/history").status_code == 404
+
+
+def test_another_desks_call_is_403_by_page_login_and_token_and_left_out_of_lists(  # noqa: ANN001
+        app, desk, store, calls) -> None:
+    token = store.users.issue_token("jenny")
+    bearer = app.test_client()
+    for client, headers in ((desk, {}), (bearer, {"Authorization": f"Bearer {token}"})):
+        listed = client.get("/api/calls", headers=headers).get_json()["calls"]
+        assert calls["north"] not in {c["call_sid"] for c in listed} and listed
+        other = client.get(f"/api/calls/{calls['north']}", headers=headers)
+        assert other.status_code == 403 and other.get_json()["error"] == "forbidden"
+        assert client.get("/api/calls/CAnope", headers=headers).status_code == 404
+        assert client.get(f"/api/calls/{calls['bill']}", headers=headers).status_code == 200
+    assert desk.get(f"/review/calls/{calls['north']}").status_code == 403
+    assert not AuditLog(store).entries(call_sid=calls["north"]), "a refused view is no view"
 
 
 def test_desk_scope_follows_the_users_desks(app, store, calls) -> None:  # noqa: ANN001

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from voice.scenario import ScenarioError, load_scenario, shipped_scenarios
+from voice.scenarios.script import ScenarioError, load_scenario, shipped_scenarios
 
 GOOD = """title: Test call
 caller: "+15550100000"

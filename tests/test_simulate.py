@@ -7,15 +7,15 @@ from click.testing import CliRunner
 from conftest import LiveServer, csrf_token_of, login
 from sim_helpers import play, scenario_path, wait_for
 
-from voice.scenario import load_scenario, shipped_scenarios
-from voice.services import services_of
-from voice.simulate import (
-    ScenarioPlayer,
+from voice.scenarios.player import ScenarioPlayer, start_demo_loop
+from voice.scenarios.script import (
+    load_scenario,
     scenario_from_json,
     scenario_to_json,
-    simulate_command,
-    start_demo_loop,
+    shipped_scenarios,
 )
+from voice.services import services_of
+from voice.tools.simulate import simulate_command
 
 TOKEN = {"Authorization": "Bearer test-api-token"}
 

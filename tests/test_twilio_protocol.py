@@ -5,10 +5,10 @@ import json
 
 import pytest
 
+from voice.tools.frames import FrameBuilder
 from voice.twilio.protocol import (
     Connected,
     Dtmf,
-    FrameBuilder,
     Mark,
     Media,
     MediaFormat,

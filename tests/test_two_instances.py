@@ -267,7 +267,7 @@ def test_requests_reach_the_owning_app_over_redis(tmp_path: Path) -> None:
     from voice import create_app
     from voice.config import Config
     from voice.events import CallStarted, Utterance
-    from voice.scenario import SCENARIO_DIR, load_scenario
+    from voice.scenarios.script import SCENARIO_DIR, load_scenario
     from voice.services import services_of
 
     config = Config.for_testing(database_url=f"sqlite:///{tmp_path / 'shared.db'}",

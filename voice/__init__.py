@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +44,7 @@ def create_app(config: Config | None = None, **services_overrides: Any) -> Flask
     )
 
     services = build_services(config, **services_overrides)
-    if not config.testing and not os.environ.get("VOICE_SECRET_KEY"):
+    if not config.testing and config.secret_key_generated:
         log.warning("VOICE_SECRET_KEY is unset: logins last only until the next restart "
                     "(run `voice init` to write one to .env)")
     if not config.testing and not services.store.users.list_all():
@@ -79,8 +78,8 @@ def create_app(config: Config | None = None, **services_overrides: Any) -> Flask
 
 
 def _start_demo(services: Services) -> None:
-    from voice.scenario import SCENARIO_DIR
-    from voice.simulate import start_demo_loop
+    from voice.scenarios.player import start_demo_loop
+    from voice.scenarios.script import SCENARIO_DIR
 
     scenario = SCENARIO_DIR / "billing_dispute.yaml"
     start_demo_loop(services, scenario, services.config.demo_speed)

@@ -6,8 +6,6 @@ Operators run everything through this one command; ``voice --help`` lists it.
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 
 import click
@@ -15,9 +13,9 @@ import click
 from voice.config import Config, ConfigError
 
 
-def _config() -> Config:
+def _config(dotenv: bool = True) -> Config:
     try:
-        return Config.from_env()
+        return Config.from_env(dotenv=dotenv)
     except ConfigError as exc:
         raise click.ClickException(f"configuration: {exc}") from None
 
@@ -42,11 +40,11 @@ def main() -> None:
 def serve(host: str, port: int, threads: int | None, demo: bool, dev_server: bool,
           insecure_dev: bool) -> None:
     """Run the service under gunicorn with the guarded thread worker (as the Procfile does)."""
-    if demo:
-        os.environ["VOICE_DEMO"] = "1"
-    if insecure_dev:
-        os.environ["VOICE_INSECURE_DEV"] = "1"
     config = _config()
+    if demo:
+        config = config.replace(demo=True)
+    if insecure_dev:
+        config = config.replace(insecure_dev=True)
     _store(config).engine.dispose()  # a database that is not there stops us here, in one line
     click.echo(f"Call coach on http://{host}:{port}  (console: http://{host}:{port}/console)")
     if dev_server:
@@ -75,7 +73,7 @@ def serve(host: str, port: int, threads: int | None, demo: bool, dev_server: boo
 
 @main.group()
 def models() -> None:
-    """Speech and sentiment models: fetch, status, train-frustration."""
+    """Speech and sentiment models: fetch, status, tune, train-frustration."""
 
 
 @models.command("fetch")
@@ -89,7 +87,7 @@ def models_fetch(name: str, dest: Path | None, url: str | None, sha256: str | No
     """Download a Vosk speech model into models/ (progress bar, checksum, atomic unpack)."""
     from voice.speech_models import ModelFetchError, fetch_model
 
-    target = dest or Config().models_dir
+    target = dest or _config().models_dir
     try:
         path = fetch_model(name=name, dest=target, url=url, sha256=sha256)
     except ModelFetchError as exc:
@@ -106,6 +104,32 @@ def models_status() -> None:
     path = resolve_speech_model(config.vosk_model_path, config.models_dir)
     click.echo(f"speech model: {path if path else 'missing. ' + describe_missing_model()}")
     click.echo(f"sentiment model: {config.sentiment_model or _default_sentiment()}")
+
+
+@models.command("tune")
+@click.option("--model", "source", type=click.Path(path_type=Path), default=None,
+              help="Model folder to copy (default: the one the service would load).")
+@click.option("--max-active", type=int, default=700, show_default=True)
+@click.option("--beam", type=float, default=7.0, show_default=True)
+@click.option("--lattice-beam", type=float, default=1.0, show_default=True)
+@click.option("--name", default=None, help="Folder name under models/ for the copy.")
+def models_tune(source: Path | None, max_active: int, beam: float, lattice_beam: float,
+                name: str | None) -> None:
+    """Write a copy of a speech model with cheaper decoder settings under models/."""
+    from voice.speech_models import resolve_speech_model, tune_model
+
+    config = _config()
+    source = source or resolve_speech_model(config.vosk_model_path, config.models_dir)
+    if source is None:
+        raise click.ClickException("no speech model to tune: give --model or set "
+                                   "VOSK_MODEL_PATH")
+    try:
+        target = tune_model(source, config.models_dir, {
+            "max-active": max_active, "beam": beam, "lattice-beam": lattice_beam}, name=name)
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"tuned copy of {source}: {target}")
+    click.echo(f"use it with VOSK_MODEL_PATH={target}")
 
 
 def _default_sentiment() -> str:
@@ -233,13 +257,15 @@ def init(env_file: Path) -> None:
 
     _tighten(env_file)  # before a secret is added to it
     current = dotenv_values(env_file) if env_file.exists() else {}
+    environment = _config(dotenv=False)  # the process's own settings, before any .env
+    set_already = {"VOICE_SECRET_KEY": not environment.secret_key_generated,
+                   "VOICE_API_TOKEN": bool(environment.api_token)}
     added = []
-    for name in ("VOICE_SECRET_KEY", "VOICE_API_TOKEN"):
-        if not current.get(name) and not os.environ.get(name):
+    for name, already in set_already.items():
+        if not current.get(name) and not already:
             value = secrets.token_urlsafe(24)
             env_file.touch(mode=0o600, exist_ok=True)
             set_key(str(env_file), name, value, quote_mode="never")
-            os.environ[name] = value
             added.append(name)
     if added:
         env_file.chmod(0o600)  # set_key rewrites the file under the umask
@@ -284,26 +310,17 @@ def calls(flagged: bool, limit: int) -> None:
         click.echo(json.dumps(call))
 
 
-def _attach_optional_commands() -> None:
+def _attach_commands() -> None:
+    """The commands other packages own; a broken import fails ``voice`` loudly."""
+    from voice.frustration.cli import score_command, train_command
     from voice.records.commands import audit_command, purge_command
+    from voice.tools.simulate import simulate_command
 
     main.add_command(audit_command, "audit")
     main.add_command(purge_command, "purge")
-    try:
-        from voice.frustration.cli import score_command
-
-        main.add_command(score_command, "score")
-        from voice.frustration.cli import train_command
-
-        models.add_command(train_command, "train-frustration")
-    except ImportError as exc:  # pragma: no cover - only while a stage is missing
-        print(f"voice: score unavailable: {exc}", file=sys.stderr)
-    try:
-        from voice.simulate import simulate_command
-
-        main.add_command(simulate_command, "simulate")
-    except ImportError as exc:  # pragma: no cover
-        print(f"voice: simulate unavailable: {exc}", file=sys.stderr)
+    main.add_command(score_command, "score")
+    models.add_command(train_command, "train-frustration")
+    main.add_command(simulate_command, "simulate")
 
 
-_attach_optional_commands()
+_attach_commands()

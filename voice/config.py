@@ -3,14 +3,20 @@
 ``Config.from_env()`` reads every setting the service knows (and a ``.env`` file
 when present), applies safe fallbacks and refuses bad values with a
 ``ConfigError`` that names the variable, so a mistake stops start-up instead of
-surfacing mid-call.
+surfacing mid-call.  Command-line flags change a ``Config`` with ``replace``;
+they never write the environment.  The few other things that touch the
+environment live here too: ``ClientSettings`` (the defaults of the client tools,
+which must not fail on a server setting they do not use),
+``sentiment_model_from_env`` (for ``voice score``) and ``use_offline_model_hub``
+(which must run before ``transformers`` is imported).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -55,6 +61,28 @@ def _url(env: dict[str, str], name: str, schemes: tuple[str, ...]) -> str | None
     if parsed.scheme.split("+")[0] not in schemes or not (parsed.netloc or parsed.path):
         raise ConfigError(f"{name}={raw!r} is not a {'/'.join(schemes)} URL")
     return raw
+
+
+def normalise_database_url(url: str) -> str:
+    """The SQLAlchemy URL for ``url``: ``postgres://`` and ``postgresql://`` use psycopg 3."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def _database_url(env: dict[str, str]) -> str:
+    url = _url(env, "DATABASE_URL", ("sqlite", "postgresql", "postgres"))
+    return normalise_database_url(url) if url else "sqlite:///voice.db"
+
+
+def _setting(env: Mapping[str, str], name: str) -> str:
+    return (env.get(name) or "").strip()
+
+
+def _sentiment_model(env: Mapping[str, str]) -> str | None:
+    return _setting(env, "VOICE_SENTIMENT_MODEL") or None
 
 
 def _timezone(env: dict[str, str]) -> str:
@@ -139,13 +167,18 @@ class Config:
     database_url: str = "sqlite:///voice.db"
     redis_url: str | None = None
     api_token: str = ""
-    secret_key: str = field(default_factory=lambda: secrets.token_hex(16))
+    secret_key: str = ""  # empty: a random key is made (logins then end at a restart)
+    secret_key_generated: bool = False  # set when the key above was made up, not configured
     sentiment_model: str | None = None
     insecure_dev: bool = False
     load_speech_model: bool = True
     load_sentiment_model: bool = True
     max_frame_bytes: int = 64 * 1024
     asr_queue_chunks: int = 1500
+    decode_threads: int = 0  # 0: one decoding thread per core
+    asr_lag_warn_s: float = 2.0
+    asr_partial_interval_s: float = 0.2
+    asr_vad_gate: bool = True
     header_timeout_s: float = 10.0
     stream_start_timeout_s: float = 5.0
     stream_threads: int = 256
@@ -172,6 +205,11 @@ class Config:
     torch_threads: int = 1
     threads: int = 32
     testing: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.secret_key:
+            object.__setattr__(self, "secret_key", secrets.token_hex(16))
+            object.__setattr__(self, "secret_key_generated", True)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, dotenv: bool = True) -> Config:
@@ -207,24 +245,27 @@ class Config:
             raise ConfigError(f"VOICE_WORKERS={workers} needs PROMETHEUS_MULTIPROC_DIR (an "
                               "empty folder) so /metrics adds up every worker's numbers")
         return cls(
-            twilio_auth_token=(env.get("TWILIO_AUTH_TOKEN") or "").strip(),
+            twilio_auth_token=_setting(env, "TWILIO_AUTH_TOKEN"),
             public_url=public_url.rstrip("/") if public_url else None,
             desk_number=_desk_number(env),
             desk_name=(env.get("VOICE_DESK_NAME") or "front-desk").strip(),
             vosk_model_path=vosk_path,
             models_dir=Path(env.get("VOICE_MODELS_DIR") or REPO_ROOT / "models"),
             prompts_dir=Path(env.get("VOICE_PROMPTS_DIR") or REPO_ROOT / "prompts"),
-            database_url=_url(env, "DATABASE_URL", ("sqlite", "postgresql", "postgres"))
-            or "sqlite:///voice.db",
+            database_url=_database_url(env),
             redis_url=redis_url,
-            api_token=(env.get("VOICE_API_TOKEN") or "").strip(),
-            secret_key=(env.get("VOICE_SECRET_KEY") or "").strip() or secrets.token_hex(16),
-            sentiment_model=(env.get("VOICE_SENTIMENT_MODEL") or "").strip() or None,
+            api_token=_setting(env, "VOICE_API_TOKEN"),
+            secret_key=_setting(env, "VOICE_SECRET_KEY"),
+            sentiment_model=_sentiment_model(env),
             insecure_dev=_flag(env, "VOICE_INSECURE_DEV"),
             load_speech_model=_flag(env, "VOICE_LOAD_SPEECH_MODEL", True),
             load_sentiment_model=_flag(env, "VOICE_LOAD_SENTIMENT_MODEL", True),
             max_frame_bytes=int(_number(env, "VOICE_MAX_FRAME_BYTES", 64 * 1024, 1024, 16 << 20)),
             asr_queue_chunks=int(_number(env, "VOICE_ASR_QUEUE_CHUNKS", 1500, 10, 1_000_000)),
+            decode_threads=int(_number(env, "VOICE_DECODE_THREADS", 0, 0, 256)),
+            asr_lag_warn_s=_number(env, "VOICE_ASR_LAG_WARN_S", 2.0, 0.1, 600.0),
+            asr_partial_interval_s=_number(env, "VOICE_ASR_PARTIAL_INTERVAL_S", 0.2, 0.0, 10.0),
+            asr_vad_gate=_flag(env, "VOICE_ASR_VAD_GATE", True),
             header_timeout_s=_number(env, "VOICE_HEADER_TIMEOUT_S", 10.0, 1.0, 300.0),
             stream_start_timeout_s=_number(env, "VOICE_STREAM_START_TIMEOUT_S", 5.0, 0.5, 120.0),
             stream_threads=int(_number(env, "VOICE_STREAM_THREADS", 256, 4, 4096)),
@@ -288,3 +329,41 @@ class Config:
     def webhooks_open(self) -> bool:
         """Whether unsigned Twilio requests are accepted (development only)."""
         return not self.twilio_auth_token and self.insecure_dev
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """The environment's defaults for the client tools (``voice simulate``).
+
+    Read apart from ``Config`` so a client on an operator's laptop does not stop
+    over a server setting (a database URL, say) that it never uses.
+    """
+
+    api_token: str = ""
+    twilio_auth_token: str = ""
+    public_url: str = ""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ClientSettings:
+        """Read ``VOICE_API_TOKEN``, ``TWILIO_AUTH_TOKEN`` and ``VOICE_PUBLIC_URL``."""
+        env = os.environ if environ is None else environ
+        return cls(
+            api_token=_setting(env, "VOICE_API_TOKEN"),
+            twilio_auth_token=_setting(env, "TWILIO_AUTH_TOKEN"),
+            public_url=_setting(env, "VOICE_PUBLIC_URL"),
+        )
+
+
+def sentiment_model_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """``VOICE_SENTIMENT_MODEL`` alone (``voice score`` needs no other setting)."""
+    return _sentiment_model(os.environ if environ is None else environ)
+
+
+def use_offline_model_hub() -> None:
+    """Keep Hugging Face libraries off the network (unless the operator said otherwise).
+
+    Call before ``transformers`` is first imported: it reads ``HF_HUB_OFFLINE``
+    and ``TRANSFORMERS_OFFLINE`` at import time.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

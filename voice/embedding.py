@@ -15,7 +15,6 @@ embedded again for the topic matcher a moment later.
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from collections import OrderedDict
@@ -23,6 +22,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from voice.config import use_offline_model_hub
 
 _LOCK = threading.Lock()
 RECENT_TEXTS = 8  # a line is re-embedded within milliseconds, never calls later
@@ -53,8 +54,7 @@ class SentenceEncoder:
     """Mean-pooled, normalised sentence embeddings from a transformers encoder."""
 
     def __init__(self, model_dir: Path, max_length: int = 128) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        use_offline_model_hub()  # before transformers is imported
         import torch
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging

@@ -4,7 +4,8 @@
 Anonymous callers (a load balancer, a stranger) get ``{"status"}`` only, with
 200 or 503.  A manager's login or ``Authorization: Bearer <VOICE_API_TOKEN>``
 also gets each part (speech, sentiment, playbook, database, bus, Twilio), the
-live-call count and the counters: model paths and traffic are not for everyone.
+live-call count, each live call's ASR lag and drops (``asr``) and the counters:
+model paths and traffic are not for everyone.
 
 ``/metrics`` answers ``Authorization: Bearer <VOICE_METRICS_TOKEN>`` from
 anywhere, and a request from loopback without a token unless
@@ -46,6 +47,7 @@ def healthz() -> Any:
                   else "TWILIO_AUTH_TOKEN unset: webhooks refused"),
         },
         "live_calls": len(svc.calls.live()),
+        "asr": svc.calls.asr_lag(),
         "counters": counters.snapshot(),
     }
     code = 200 if body["status"] == "ok" else 503

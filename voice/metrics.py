@@ -168,15 +168,8 @@ def observe_frustration_scoring(seconds: float) -> None:
 
 
 def asr_lags(services: Services) -> dict[str, float]:
-    """Seconds each live call's transcription trails its audio.
-
-    The hook for the call registry's own figure: ``CallRegistry.asr_lag()``
-    (``{call_sid: seconds}``) when the registry has one; else nothing.
-    """
-    lag_of = getattr(services.calls, "asr_lag", None)
-    if lag_of is None:
-        return {}
-    return {sid: float(seconds) for sid, seconds in lag_of().items()}
+    """Seconds each live call's transcription trails its audio (``CallRegistry.asr_lag``)."""
+    return {sid: float(status["lag_s"]) for sid, status in services.calls.asr_lag().items()}
 
 
 _shown_lags: set[str] = set()

@@ -24,6 +24,7 @@ from voice.bus.publisher import QueuedPublisher
 from voice.calls import CallParts, CallRegistry
 from voice.calls.routing import CallRouter
 from voice.config import Config
+from voice.decoding import DecodingPool
 from voice.loading import Loaded, load_playbook, load_sentiment, load_speech
 from voice.records import RecordStore, RecordWriter
 from voice.records.outcome import OutcomeSettings
@@ -65,6 +66,8 @@ class Services:
         self.calls.end_all("interrupted")
         self.writer.close()
         self.publisher.close()
+        if self.calls.parts.decoder is not None:
+            self.calls.parts.decoder.stop()
 
 
 def new_instance_id() -> str:
@@ -122,6 +125,12 @@ def build_services(config: Config, **overrides: Any) -> Services:
         instance_id=instance_id,
         desk_name=config.desk_name,
         asr_queue_chunks=config.asr_queue_chunks,
+        decoder=DecodingPool(config.decode_threads or None),
+        asr_lag_warn_s=config.asr_lag_warn_s,
+        asr_partial_interval_s=config.asr_partial_interval_s,
+        asr_vad_gate=config.asr_vad_gate,
+        caller_history=lambda number, sid: store.caller_history(number, exclude_sid=sid),
+        timezone=config.timezone,
     )
     calls = CallRegistry(parts, store, heartbeat_s=config.heartbeat_s,
                          stale_after_s=config.stale_call_s)

@@ -200,6 +200,70 @@ def resolve_speech_model(vosk_model_path: str | None, models_dir: Path) -> Path 
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
+DECODER_OPTIONS = ("max-active", "beam", "lattice-beam")
+
+
+def tune_model(source: Path, models_dir: Path, settings: dict[str, float],
+               name: str | None = None) -> Path:
+    """A copy of model ``source`` under ``models_dir`` with decoder ``settings`` changed.
+
+    The copy links the model's large folders (``am``, ``graph``, ``ivector`` …)
+    and writes its own ``conf/`` with ``model.conf`` holding the new
+    ``--max-active`` / ``--beam`` / ``--lattice-beam``; ``source`` (possibly
+    inside an installed package) is never written.  Returns the new folder;
+    one made before under the same name is replaced.
+    """
+    source = Path(source).resolve()
+    if not is_model_dir(source):
+        raise FileNotFoundError(f"{source} is not a Vosk model folder")
+    unknown = set(settings) - set(DECODER_OPTIONS)
+    if unknown:
+        raise ValueError(f"unknown decoder settings: {', '.join(sorted(unknown))}")
+    label = "-".join(f"{k.replace('-', '')}{v:g}" for k, v in sorted(settings.items()))
+    base = source.parent.name if source.name == "model" else source.name
+    target = Path(models_dir) / (name or f"{base}-tuned-{label or 'default'}")
+    if target.resolve() == source:
+        raise ValueError("the tuned copy would overwrite the source model")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=_ensure_dir(models_dir)))
+    try:
+        for child in source.iterdir():
+            if child.name != "conf":
+                (tmp / child.name).symlink_to(child)
+        (tmp / "conf").mkdir()
+        for conf in (source / "conf").iterdir():
+            if conf.name != "model.conf":
+                shutil.copy2(conf, tmp / "conf" / conf.name)
+        original = (source / "conf" / "model.conf").read_text()
+        (tmp / "conf" / "model.conf").write_text(tuned_conf(original, settings))
+        (tmp / "tuned.json").write_text(json.dumps(
+            {"source": str(source), "settings": settings}, indent=2) + "\n")
+        tmp.chmod(0o755)  # mkdtemp's 0700 would hide it from a service user
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def tuned_conf(text: str, settings: dict[str, float]) -> str:
+    """``model.conf`` text with ``--NAME=value`` lines set (added when missing)."""
+    lines, seen = [], set()
+    for line in text.splitlines():
+        key = line.split("=", 1)[0].lstrip("-").strip()
+        if line.startswith("--") and key in settings:
+            line = f"--{key}={settings[key]:g}"
+            seen.add(key)
+        lines.append(line)
+    lines += [f"--{k}={v:g}" for k, v in settings.items() if k not in seen]
+    return "\n".join(lines) + "\n"
+
+
+def _ensure_dir(path: Path) -> Path:
+    Path(path).mkdir(parents=True, exist_ok=True)
+    return Path(path)
+
+
 def describe_missing_model() -> str:
     """How to get a speech model, for the start-up log and /healthz."""
     return (

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import re
 import threading
 import time
@@ -31,6 +30,7 @@ import numpy as np
 import vosk
 
 from voice.audio import PHONE_RATE, StreamResampler, TrackAudio
+from voice.decoding import DecodingPool, default_pool
 from voice.events import Speaker, Utterance, Word
 from voice.metrics import observe_decode
 
@@ -78,12 +78,57 @@ class SpeechEngine:
         """The model folder's name (for logs and /healthz)."""
         return self.path.name
 
+    spare_limit: int = 32
+    _spare: list[PooledRecognizer] = field(default_factory=list)
+    _spare_lock: threading.Lock = field(default_factory=threading.Lock)
+
     def new_recognizer(self) -> vosk.KaldiRecognizer:
         """A fresh recognizer at the model's rate with word timings on."""
         rec = vosk.KaldiRecognizer(self.model, float(self.sample_rate))
         rec.SetWords(True)
         rec.SetPartialWords(True)
         return rec
+
+    def acquire(self) -> PooledRecognizer:
+        """A recognizer for one track: a spare one that a finished call gave back, or new.
+
+        Building a recognizer costs about half a CPU-second with a lookahead
+        model (it composes its decoding graph and fills that graph's caches as
+        it decodes), so a call's recognizers are handed on, not thrown away.
+        """
+        with self._spare_lock:
+            if self._spare:
+                return self._spare.pop()
+        return PooledRecognizer(self.new_recognizer())
+
+    def give_back(self, rec: PooledRecognizer) -> None:
+        """Keep a recognizer whose last utterance was finalised for the next call."""
+        with self._spare_lock:
+            if len(self._spare) < self.spare_limit:
+                self._spare.append(rec)
+
+    @property
+    def spare_recognizers(self) -> int:
+        """Recognizers kept for the next calls."""
+        with self._spare_lock:
+            return len(self._spare)
+
+
+@dataclass
+class PooledRecognizer:
+    """A Vosk recognizer and the seconds of audio it has been fed over its whole life.
+
+    Vosk times words from the recognizer's first sample, across calls, so a
+    reused recognizer's word times are offset by what earlier calls fed it.
+    """
+
+    rec: Any
+    fed_s: float = 0.0
+
+    def accept(self, data: np.ndarray, rate: int) -> bool:
+        """Feed int16 PCM at the model's ``rate``; True at an endpoint."""
+        self.fed_s += data.size / rate
+        return bool(self.rec.AcceptWaveform(data.tobytes()))
 
 
 def load_speech_engine(path: str | Path) -> SpeechEngine:
@@ -113,11 +158,17 @@ class TrackTranscriber:
     call time) maps them back to call time across gaps and dropped chunks.
     """
 
-    def __init__(self, engine: SpeechEngine, call_sid: str, speaker: Speaker) -> None:
+    def __init__(self, engine: SpeechEngine, call_sid: str, speaker: Speaker,
+                 partial_interval_s: float = 0.2) -> None:
         self.call_sid = call_sid
+        self.partial_interval_s = partial_interval_s
+        self._next_partial_s = 0.0  # fed seconds before which no partial is asked for
         self.speaker = speaker
         self._rate = engine.sample_rate
-        self._rec = engine.new_recognizer()
+        self._engine = engine
+        self._pooled = engine.acquire()
+        self._rec = self._pooled.rec
+        self._offset_s = self._pooled.fed_s  # Vosk's clock for this recognizer at our start
         self._resampler = StreamResampler(PHONE_RATE, engine.sample_rate)
         self._anchors: list[tuple[float, float]] = []
         self._fed_s = 0.0  # seconds of 8 kHz audio given to the recognizer
@@ -137,8 +188,11 @@ class TrackTranscriber:
         self._fed_s += len(pcm8k) / PHONE_RATE
         self._next_t = t + len(pcm8k) / PHONE_RATE
         data = self._resampler.process(pcm8k)
-        if data.size and self._rec.AcceptWaveform(data.tobytes()):
+        if data.size and self._pooled.accept(data, self._rate):
             return self._final(self._rec.Result())
+        if self._fed_s < self._next_partial_s:
+            return []
+        self._next_partial_s = self._fed_s + self.partial_interval_s
         return self._partial_result()
 
     def end_utterance(self) -> list[Utterance]:
@@ -149,9 +203,11 @@ class TrackTranscriber:
         """End of stream: drain the resampler and return the last final utterance."""
         tail = self._resampler.process(np.zeros(0, np.int16), last=True)
         out: list[Utterance] = []
-        if tail.size and self._rec.AcceptWaveform(tail.tobytes()):
+        if tail.size and self._pooled.accept(tail, self._rate):
             out += self._final(self._rec.Result())
-        return out + self._final(self._rec.FinalResult())
+        out += self._final(self._rec.FinalResult())
+        self._engine.give_back(self._pooled)  # finalised: the next call starts it afresh
+        return out
 
     def _partial_result(self) -> list[Utterance]:
         res = json.loads(self._rec.PartialResult())
@@ -169,8 +225,9 @@ class TrackTranscriber:
 
     def _utterance(self, text: str, raw_words: list[dict], final: bool) -> list[Utterance]:
         words = tuple(
-            Word(text=w["word"], start=self._call_time(w["start"]),
-                 end=self._call_time(w["end"]), conf=round(float(w.get("conf", 1.0)), 4))
+            Word(text=w["word"], start=self._call_time(w["start"] - self._offset_s),
+                 end=self._call_time(w["end"] - self._offset_s),
+                 conf=round(float(w.get("conf", 1.0)), 4))
             for w in raw_words
         )
         now = self._call_time(self._fed_s)
@@ -189,94 +246,127 @@ class TrackTranscriber:
         return round(base_t + fed_s - base_fed, 3)
 
 
-_STOP = object()
-
-
 class TranscriptionWorker:
-    """One call's decoding thread: both tracks, behind a bounded queue.
+    """One call's transcription: both tracks, decoded on the shared ``DecodingPool``.
 
     ``submit`` never blocks (a full queue drops the chunk and counts it);
     small chunks are batched to ``batch_s`` before reaching the recognizer;
-    with ``skip_silence`` a track's silence between turns is not decoded;
+    with ``skip_silence`` (the voice-activity gate) a track's silence between
+    turns is not decoded, except ``end_silence_s`` of hang-over after speech;
     every utterance goes to ``on_utterance`` with its ``AudioFeatures``.
+    ``on_delay(lag_s, delayed)`` is told when the oldest undecoded chunk has
+    waited more than ``delay_warn_s`` and again when the call has caught up.
     With ``engine=None`` only the audio features are kept.
     """
 
     def __init__(self, engine: SpeechEngine | None, call_sid: str,
                  on_utterance: Callable[[Utterance], None], max_queue_chunks: int = 1500,
                  batch_s: float = 0.2, end_silence_s: float = 0.8,
-                 skip_silence: bool = True) -> None:
+                 skip_silence: bool = True, partial_interval_s: float = 0.2,
+                 pool: DecodingPool | None = None, delay_warn_s: float = 2.0,
+                 on_delay: Callable[[float, bool], None] | None = None) -> None:
         self.engine = engine
         self.call_sid = call_sid
         self.on_utterance = on_utterance
         self.batch_samples = int(batch_s * PHONE_RATE)
         self.end_silence_s = end_silence_s
         self.skip_silence = skip_silence
+        self.delay_warn_s = delay_warn_s
+        self.on_delay = on_delay
+        self.delayed = False
         self._open: set[Speaker] = set()  # tracks with speech fed since their last final
         self._preroll: dict[Speaker, tuple[np.ndarray, float]] = {}
         self.tracks = {s: TrackAudio() for s in SPEAKERS}
-        self._asr = {s: TrackTranscriber(engine, call_sid, s) for s in SPEAKERS} if engine else {}
+        self._asr = {s: TrackTranscriber(engine, call_sid, s, partial_interval_s)
+                     for s in SPEAKERS} if engine else {}
         self._pending: dict[Speaker, tuple[float, list[np.ndarray]]] = {}
-        self._queue: queue.Queue = queue.Queue(maxsize=max_queue_chunks)
         self._lock = threading.Lock()
         self._stats = dict(chunks_in=0, chunks_dropped=0, max_backlog=0, audio_seconds=0.0,
                            decode_seconds=0.0, silence_skipped_seconds=0.0, utterances=0,
-                           callback_errors=0, decode_errors=0)
+                           callback_errors=0, decode_errors=0, max_lag_s=0.0)
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name=f"asr-{call_sid}", daemon=True)
-        self._thread.start()
+        self._next_lag_check = 0.0
+        self.pool = pool or default_pool()
+        self._job = self.pool.job(f"asr-{call_sid}", self._handle, self._finish,
+                                  on_idle=self._flush_pending, max_items=max_queue_chunks)
 
     def submit(self, speaker: Speaker, pcm8k: np.ndarray, t: float) -> bool:
         """Queue a track's 8 kHz int16 chunk starting at call time ``t``; False if dropped."""
         if self._closed:
             return False
-        try:
-            self._queue.put_nowait((speaker, pcm8k, t))
-        except queue.Full:
+        if not self._job.submit((speaker, pcm8k, t)):
             with self._lock:
                 self._stats["chunks_dropped"] += 1
+            self._check_lag()
             return False
+        backlog = self._job.backlog
         with self._lock:
             self._stats["chunks_in"] += 1
-            self._stats["max_backlog"] = max(self._stats["max_backlog"], self._queue.qsize())
+            self._stats["max_backlog"] = max(self._stats["max_backlog"], backlog)
+        self._check_lag()
         return True
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Decode what is queued, flush both tracks' final results, and stop the thread."""
-        if not self._closed:
-            self._closed = True
+    @property
+    def lag_s(self) -> float:
+        """Seconds the oldest undecoded chunk of this call has waited."""
+        return self._job.lag_s()
+
+    def _check_lag(self, force: bool = False) -> None:
+        """Tell ``on_delay`` when the lag crosses ``delay_warn_s`` (checked 4 times a second)."""
+        now = time.monotonic()
+        if not force and now < self._next_lag_check:
+            return
+        self._next_lag_check = now + 0.25
+        lag = self._job.lag_s(now)
+        with self._lock:
+            self._stats["max_lag_s"] = round(max(self._stats["max_lag_s"], lag), 3)
+            delayed = lag > self.delay_warn_s if not self.delayed else lag > self.delay_warn_s / 4
+            changed = delayed != self.delayed
+            self.delayed = delayed
+        if changed and self.on_delay is not None:
             try:
-                self._queue.put(_STOP, timeout=timeout)
-            except queue.Full:
-                log.warning("call %s: transcription queue stuck; not flushed", self.call_sid)
-        self._thread.join(timeout)
-        if self._thread.is_alive():
+                self.on_delay(lag, delayed)
+            except Exception:
+                log.exception("call %s: delay handler failed", self.call_sid)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Decode what is queued, flush both tracks' final results; wait for it."""
+        self._closed = True
+        if not self._job.close(timeout):
             log.warning("call %s: transcription still running after %.0f s",
                         self.call_sid, timeout)
+        if self.delayed and self.on_delay is not None:
+            self.delayed = False
+            self.on_delay(0.0, False)
+
+    def release_audio(self) -> None:
+        """After ``close``: let go of the tracks' audio buffers and the recognizers.
+
+        Nothing is released while a decoder that outlived ``close`` still runs.
+        """
+        if not self._job.done.is_set():
+            return
+        self.tracks = {}
+        self._asr = {}
+        self._preroll.clear()
+        self._pending.clear()
+        self.on_utterance = self.on_delay = None
 
     @property
     def stats(self) -> dict[str, float]:
-        """Counters: chunks in/dropped, max backlog, audio and decode seconds, rtf."""
+        """Counters: chunks in/dropped, max backlog and lag, audio and decode seconds, rtf."""
         with self._lock:
             out = dict(self._stats)
         out["rtf"] = out["decode_seconds"] / out["audio_seconds"] if out["audio_seconds"] else 0.0
         return out
 
-    def _run(self) -> None:
-        while True:
-            try:
-                item = self._queue.get(timeout=0.5)
-            except queue.Empty:
-                self._flush_pending()
-                continue
-            if item is _STOP:
-                self._finish()
-                return
-            try:
-                self._accept(*item)
-            except Exception:
-                log.exception("call %s: decoding a %s chunk failed", self.call_sid, item[0])
-                self._count("decode_errors")
+    def _handle(self, item: tuple[Speaker, np.ndarray, float]) -> None:
+        try:
+            self._accept(*item)
+        except Exception:
+            log.exception("call %s: decoding a %s chunk failed", self.call_sid, item[0])
+            self._count("decode_errors")
+        self._check_lag()
 
     def _accept(self, speaker: Speaker, pcm8k: np.ndarray, t: float) -> None:
         pcm8k = np.asarray(pcm8k, dtype=np.int16)

@@ -1,6 +1,7 @@
 """``GET /api/calls``, ``GET /api/calls/<call_sid>`` and ``GET /api/audit``: records as JSON.
 
-Calls are desk-scoped (another desk's call answers 404 to a receptionist); every call
+Calls are desk-scoped (another desk's call answers 403 to a receptionist, an unknown
+one 404; the list leaves another desk's out); every call
 view (list or one record) is audited; the audit log is for managers.
 """
 
@@ -13,7 +14,7 @@ from flask import g, jsonify, request
 from voice.access import audit_view, query_value
 from voice.api import bp
 from voice.auth import api_auth_required
-from voice.auth.scope import may_read_call, visible_desks
+from voice.auth.scope import check_call_read, visible_desks
 from voice.records.audit import AuditLog
 from voice.services import current_services
 
@@ -50,11 +51,9 @@ def list_calls() -> Any:
 def get_call(call_sid: str) -> Any:
     """One call with its utterances, frustration curve, prompts and follow-ups.
 
-    Another desk's call answers 404 to a receptionist, as an unknown one does.
+    Another desk's call answers 403 to a receptionist; an unknown one 404.
     """
-    call = current_services().store.get_call(call_sid)
-    if not may_read_call(g.user, call):
-        return jsonify(error="not_found", message=f"no call {call_sid}"), 404
+    call = check_call_read(g.user, current_services().store.get_call(call_sid), call_sid)
     audit_view("view_call_api", call_sid)
     return jsonify(call)
 

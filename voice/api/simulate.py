@@ -8,9 +8,9 @@ from flask import jsonify, request
 
 from voice.api import bp
 from voice.auth import api_auth_required
-from voice.scenario import ScenarioError
+from voice.scenarios.player import MAX_SPEED, MIN_SPEED, ScenarioPlayer
+from voice.scenarios.script import ScenarioError, scenario_from_json
 from voice.services import current_services
-from voice.simulate import MAX_SPEED, MIN_SPEED, ScenarioPlayer, scenario_from_json
 
 MAX_SIMULATIONS = 8
 

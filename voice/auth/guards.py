@@ -24,46 +24,47 @@ def _forbidden_json(role: str) -> Any:
     return jsonify(error="forbidden", message=f"needs the {role} role"), 403
 
 
-def login_required(role: str = "receptionist") -> Callable[[F], F]:
-    """Pages: send strangers to the login page, refuse the wrong role with 403."""
+def _person_guard(role: str, stranger: Callable[[], Any],
+                  wrong_role: Callable[[], Any]) -> Callable[[F], F]:
+    """The check both login decorators share: a logged-in person with ``role`` becomes
+    ``g.user``; a stranger gets ``stranger()``, the wrong role ``wrong_role()``."""
 
     def decorate(view: F) -> F:
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             person = current_person()
             if person is None:
-                return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+                return stranger()
             if not person.has_role(role):
-                abort(403, description=f"This page needs the {role} role.")
+                return wrong_role()
             g.user = person
             return view(*args, **kwargs)
 
         return wrapped  # type: ignore[return-value]
 
     return decorate
+
+
+def login_required(role: str = "receptionist") -> Callable[[F], F]:
+    """Pages: send strangers to the login page, refuse the wrong role with 403."""
+
+    def to_login() -> Any:
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+    def forbidden() -> Any:
+        abort(403, description=f"This page needs the {role} role.")
+
+    return _person_guard(role, to_login, forbidden)
 
 
 def json_login_required(role: str = "receptionist") -> Callable[[F], F]:
     """Like ``login_required`` for streams and JSON endpoints: 401/403 JSON, no redirect."""
 
-    def decorate(view: F) -> F:
-        @wraps(view)
-        def wrapped(*args: Any, **kwargs: Any) -> Any:
-            person = current_person()
-            if person is None:
-                return jsonify(
-                    error="unauthorized",
-                    message="not logged in: log in again",
-                    login_url=url_for("auth.login"),
-                ), 401
-            if not person.has_role(role):
-                return _forbidden_json(role)
-            g.user = person
-            return view(*args, **kwargs)
+    def unauthorized() -> Any:
+        return jsonify(error="unauthorized", message="not logged in: log in again",
+                       login_url=url_for("auth.login")), 401
 
-        return wrapped  # type: ignore[return-value]
-
-    return decorate
+    return _person_guard(role, unauthorized, lambda: _forbidden_json(role))
 
 
 def _unauthorized(allow_session: bool) -> Any:

@@ -3,6 +3,9 @@
 A receptionist sees only the desks she works (``voice users desks``) and acts
 only on their live calls; a manager (and ``VOICE_API_TOKEN``) sees every desk.
 Views call these helpers after the login check; they answer with ``abort``.
+One rule everywhere: an unknown call or item is 404; another desk's is 403 (reading
+or acting, page, login or token alike), as for review, audit, the export and
+another desk's follow-ups; lists leave another desk's out.
 """
 
 from __future__ import annotations
@@ -52,3 +55,12 @@ def check_call_action(person: Person, store: Any, call_sid: str) -> str:
 def may_read_call(person: Person, call: dict | None) -> bool:
     """Whether ``person`` may read this stored call (the API and review)."""
     return call is not None and person.sees_desk(call.get("desk") or "")
+
+
+def check_call_read(person: Person, call: dict | None, call_sid: str) -> dict:
+    """The stored call ``person`` may read: 404 unknown, 403 another desk's."""
+    if call is None:
+        abort(404, description=f"no call {call_sid}")
+    if not may_read_call(person, call):
+        abort(403, description=f"call {call_sid} belongs to another desk")
+    return call

@@ -5,6 +5,9 @@ Ingress (a Twilio media socket or a simulated scenario) opens a call through the
 transcription, frustration and the coach, publishes every event on the bus for
 the desk, and writes the record as it goes.  A call is given only the parts it
 uses (``CallParts``) and an on-end callback, never the whole service container.
+A repeat caller's history is looked up once, as the call opens, through the
+parts' ``caller_history`` and handed to the coach (an open promise not kept is
+the first card); the coach never reads storage itself.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -35,7 +38,8 @@ from voice.metrics import counters, observe_frustration_scoring, observe_prompt_
 from voice.records import CallRecorder, RecordWriter
 
 if TYPE_CHECKING:
-    from voice.coach import PlaybookWatcher
+    from voice.coach import PlaybookWatcher, UnkeptPromise
+    from voice.decoding import DecodingPool
     from voice.frustration import UtteranceScorer
     from voice.transcribe import SpeechEngine
 
@@ -63,11 +67,27 @@ class CallParts:
     instance_id: str
     desk_name: str = "front-desk"
     asr_queue_chunks: int = 1500
+    decoder: DecodingPool | None = None  # None: the process-wide pool
+    asr_lag_warn_s: float = 2.0
+    asr_partial_interval_s: float = 0.2
+    asr_vad_gate: bool = True
+    caller_history: Callable[[str, str], Mapping[str, Any]] | None = None  # (number, sid)
+    history_wait_s: float = 1.0  # a database that hangs never holds up a call's start
+    timezone: str = "UTC"
 
 
 def now_iso() -> str:
     """Current UTC time as ISO-8601."""
     return datetime.now(UTC).isoformat()
+
+
+def _started_at(started: CallStarted) -> datetime:
+    """When the call began (its event's time; now when the event has none)."""
+    try:
+        at = datetime.fromisoformat(started.started_at)
+    except ValueError:
+        return datetime.now(UTC)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 class LiveCall:
@@ -114,7 +134,36 @@ class LiveCall:
             return None
         from voice.coach import PromptEngine
 
-        return PromptEngine(self.call_sid, self.parts.playbook.current)
+        return PromptEngine(self.call_sid, self.parts.playbook.current,
+                            unkept=self._unkept_promise())
+
+    def _unkept_promise(self) -> UnkeptPromise | None:
+        """The caller's open promise that fell due before this call (history at call start)."""
+        lookup, number = self.parts.caller_history, self.started.from_number
+        if lookup is None or not number:
+            return None
+        from voice.coach import unkept_promise
+
+        read: list[Mapping[str, Any]] = []
+        failed: list[BaseException] = []
+
+        def read_history() -> None:
+            try:
+                read.append(lookup(number, self.call_sid))
+            except Exception as exc:  # the call goes on without history
+                failed.append(exc)
+
+        reader = threading.Thread(target=read_history, name=f"history-{self.call_sid}",
+                                  daemon=True)
+        reader.start()
+        reader.join(self.parts.history_wait_s)
+        if not read:
+            counters.incr("calls.history_errors")
+            why = failed[0].__class__.__name__ if failed else (
+                f"no answer within {self.parts.history_wait_s:g} s")
+            log.warning("call %s: caller history not read (%s)", self.call_sid, why)
+            return None
+        return unkept_promise(read[0], _started_at(self.started), self.parts.timezone)
 
     @property
     def ended(self) -> bool:
@@ -128,6 +177,12 @@ class LiveCall:
         self.recorder.open(self.started, self.stream_sid, self.parts.instance_id)
         self.recorder.flush(timeout=2.0)  # the record exists once start returns, DB willing
         self._publish(self.started)
+        if self.coach is not None:
+            with self._lock:
+                for prompt in self.coach.on_start():
+                    self.prompts.append(prompt)
+                    self._publish(prompt)
+                    self.recorder.prompt(prompt)
         if with_audio:
             from voice.transcribe import TranscriptionWorker
 
@@ -136,7 +191,35 @@ class LiveCall:
                 self.call_sid,
                 self.add_utterance,
                 max_queue_chunks=self.parts.asr_queue_chunks,
+                skip_silence=self.parts.asr_vad_gate,
+                partial_interval_s=self.parts.asr_partial_interval_s,
+                pool=self.parts.decoder,
+                delay_warn_s=self.parts.asr_lag_warn_s,
+                on_delay=self._transcript_delay,
             )
+
+    def _transcript_delay(self, lag_s: float, delayed: bool) -> None:
+        """Say so when decoding falls behind on this call, and when it has caught up."""
+        dropped = int(self.worker.stats["chunks_dropped"]) if self.worker else 0
+        if delayed:
+            counters.incr("asr.delayed_calls")
+            log.warning("call %s: transcript delayed: ASR lag %.1f s, %d chunk(s) dropped",
+                        self.call_sid, lag_s, dropped)
+        else:
+            log.info("call %s: transcript caught up (%d chunk(s) dropped)", self.call_sid,
+                     dropped)
+        self.parts.publisher.publish(self.desk, "transcript_delay", {
+            "call_sid": self.call_sid, "delayed": delayed, "lag_s": round(lag_s, 2),
+            "dropped": dropped})
+
+    def asr_status(self) -> dict[str, Any] | None:
+        """This call's ASR lag, backlog and drops (None without a transcription worker)."""
+        if self.worker is None:
+            return None
+        stats = self.worker.stats
+        return {"lag_s": round(self.worker.lag_s, 3), "delayed": self.worker.delayed,
+                "max_lag_s": stats["max_lag_s"], "dropped": int(stats["chunks_dropped"]),
+                "chunks_in": int(stats["chunks_in"])}
 
     def feed_audio(self, speaker: Speaker, pcm8k: np.ndarray, t: float) -> FeedResult:
         """Queue 8 kHz PCM of one track for transcription; says why when it was not taken."""
@@ -159,6 +242,7 @@ class LiveCall:
             self._ended = True
         if self.worker is not None:
             self.worker.close()
+            self.worker.release_audio()
         with self._lock:
             self._finished = True
         self._on_end(self)
@@ -174,6 +258,8 @@ class LiveCall:
         with self._lock:
             self._finished = True  # anything a stuck decoder says later is not this call's
             summary, flagged, reasons = self._summary()
+            if self.worker is not None:
+                self.worker.release_audio()
             self.recorder.close(
                 status,
                 flagged=flagged,

@@ -79,6 +79,15 @@ class CallRegistry:
         with self._lock:
             return list(self._calls.values())
 
+    def asr_lag(self) -> dict[str, dict]:
+        """Per live call: ASR lag (s), whether it is delayed, max lag, chunks in and dropped."""
+        out = {}
+        for call in self.live():
+            status = call.asr_status()
+            if status is not None:
+                out[call.call_sid] = status
+        return out
+
     def end_all(self, status: str = "interrupted") -> None:
         """End every live call (shutdown)."""
         for call in self.live():

@@ -7,6 +7,7 @@ No Flask, no I/O besides reading the playbook files.
 """
 
 from voice.coach.engine import PromptEngine
+from voice.coach.history import UnkeptPromise, unkept_promise
 from voice.coach.names import extract_caller_name
 from voice.coach.playbook import (
     Conditions,
@@ -34,8 +35,10 @@ __all__ = [
     "Topic",
     "TopicMatch",
     "TopicMatcher",
+    "UnkeptPromise",
     "Urgency",
     "default_topic_matcher",
     "extract_caller_name",
     "load_playbook",
+    "unkept_promise",
 ]

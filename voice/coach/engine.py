@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from voice import events
+from voice.coach.history import UnkeptPromise
 from voice.coach.names import first_name
 from voice.coach.notes import CallNotes
 from voice.coach.playbook import Conditions, Playbook, PromptSpec
@@ -41,8 +42,10 @@ class PromptEngine:
         call_sid: str,
         playbook_source: PlaybookSource,
         topic_matcher: TopicMatcher | None = None,
+        unkept: UnkeptPromise | None = None,
     ) -> None:
         self.call_sid = call_sid
+        self.unkept = unkept
         self._source = playbook_source
         self.notes = CallNotes(topic_matcher or default_topic_matcher())
         self.shown: list[events.Prompt] = []
@@ -102,6 +105,16 @@ class PromptEngine:
 
     # --- events in --------------------------------------------------------------------------
 
+    def on_start(self) -> list[events.Prompt]:
+        """The call began: the card owning an unkept promise, if there is one to own."""
+        if self.unkept is None:
+            return []
+        playbook = self.playbook()
+        for spec in playbook.prompts:
+            if spec.when.promise_unkept and self._eligible(playbook, spec, None, ()):
+                return [self._show(playbook, spec, urgent_card=False)]
+        return []
+
     def on_utterance(self, u: events.Utterance) -> list[events.Prompt]:
         """Take in one utterance (partials are ignored) and return any new card."""
         if u.call_sid != self.call_sid or not u.final or not u.text.strip():
@@ -145,7 +158,8 @@ class PromptEngine:
             eligible = [s for s in eligible if s.when.speaker == "caller"]
 
         def rank(spec: PromptSpec) -> tuple[int, int, int, int, int]:
-            group = 0 if spec.when.speaker else 1 if spec.stage in path else 2
+            group = (-1 if spec.when.promise_unkept else 0 if spec.when.speaker
+                     else 1 if spec.stage in path else 2)
             place = path.index(spec.stage) if spec.stage in path else len(path)
             stage = playbook.stage_order(spec.stage)
             return (group, -spec.priority, place, stage, order[spec.id])
@@ -211,6 +225,7 @@ class PromptEngine:
             when.name_unused_turns is None or notes.name_unused(when.name_unused_turns),
             all(s in notes.covered for s in when.after),
             when.min_call_s is None or self._t >= when.min_call_s,
+            when.promise_unkept is None or when.promise_unkept == (self.unkept is not None),
             self._words_match(when, trigger),
         )
         return all(checks)
@@ -258,8 +273,11 @@ class PromptEngine:
     def _slots(self, playbook: Playbook) -> dict[str, str]:
         name = self.notes.caller_name or ""
         topic = playbook.topic(self.notes.topic)
+        unkept = self.unkept
         return {
             "caller_name": name,
             "first_name": first_name(name) if name else "",
             "topic": topic.label if topic else "",
+            "promise": unkept.promise if unkept else "",
+            "promised_when": unkept.promised_when if unkept else "",
         }

@@ -84,6 +84,7 @@ class Conditions:
     said: tuple[re.Pattern[str], ...] = ()
     after: tuple[str, ...] = ()
     min_call_s: float | None = None
+    promise_unkept: bool | None = None  # a repeat caller's earlier promise is overdue
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ _TOPIC_KEYS = ("id", "label", "phrase", "keywords", "examples")
 _PROMPT_KEYS = tuple("id kind stage text why when priority done_when once_per_stage paced".split())
 _WHEN_KEYS = tuple(
     """level_at_least level_at_most peak_at_least rising topic topic_known name_known
-    name_unused_turns speaker said after min_call_s""".split()
+    name_unused_turns speaker said after min_call_s promise_unkept""".split()
 )
 _PACING_KEYS = ("gap_s", "urgent_gap_s", "max_cards", "window_s")
 _URGENCY_KEYS = ("level_at_least", "rising_at_least", "path", "asks_next_step", "next_step")
@@ -105,6 +105,7 @@ def _conditions(m: MapNode) -> Conditions:
         said=m.patterns("said"),
         after=tuple(text for text, _ in m.texts("after")),
         min_call_s=m.number("min_call_s", None),
+        promise_unkept=m.flag("promise_unkept"),
     )
 
 
@@ -141,6 +142,8 @@ def _guaranteed_slots(when: Conditions) -> frozenset[str]:
         slots |= {"caller_name", "first_name"}
     if when.topics or when.topic_known:
         slots.add("topic")
+    if when.promise_unkept:
+        slots |= {"promise", "promised_when"}
     return frozenset(slots)
 
 

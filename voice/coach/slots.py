@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-SLOTS = ("caller_name", "first_name", "topic")
+SLOTS = ("caller_name", "first_name", "topic", "promise", "promised_when")
 _TOKEN = re.compile(r"(\{[^{}]*\}|\[|\])")
 _SENTENCE_END = re.compile(r"(^|[.!?\"“:])\s*$")
 

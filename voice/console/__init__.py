@@ -12,12 +12,15 @@ Only the page redirects a stranger to the login form: the stream and the JSON
 endpoints answer 401 JSON, so EventSource, ``fetch`` and scripts see a clear
 status instead of following a redirect to an HTML form.  One login holds at
 most ``VOICE_EVENTS_PER_LOGIN`` streams (``quota``); past that ``/events``
-answers 429 JSON with ``Retry-After``.
+answers 429 JSON with ``Retry-After``.  Each live call a page is shown is audited
+once per login, call and page load (``view_live``, see ``live_views``).
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from flask import (
@@ -33,9 +36,11 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException
 
+from voice.access import audit_view
 from voice.auth import json_login_required, login_required
 from voice.auth.identity import LOGIN_AT, still_valid
 from voice.auth.scope import check_call_action, page_desk
+from voice.console.live_views import LiveViews
 from voice.console.quota import StreamQuota
 from voice.console.sse import ClosingOnce, desk_snapshot, event_stream
 from voice.records.store import PROMPT_ACTIONS, RecordError
@@ -112,17 +117,41 @@ def events() -> Response:
     def snapshot() -> dict:
         return desk_snapshot(svc.store, desk)
 
+    viewed = _view_auditor(person.username, desk)
+
     heartbeat = float(current_app.config.get("SSE_HEARTBEAT_S", 15.0))
     # an id the bus no longer knows (a restart, trimmed history) replays nothing: start over
     body = event_stream(
         subscription, snapshot, heartbeat_s=heartbeat, send_snapshot=not subscription.resumed,
         allowed=allowed, recheck_s=float(current_app.config.get("SSE_RECHECK_S", heartbeat)),
+        viewed=viewed,
     )
     response = Response(stream_with_context(body), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     response.call_on_close(subscription.close)
     return response
+
+
+def _view_auditor(login: str, desk: str) -> Any:
+    """Audits each call this stream's page load is shown, once; False when a row failed."""
+    page = (request.args.get("page") or "")[:40] or uuid.uuid4().hex
+    views = current_app.extensions.setdefault("voice.live_views", LiveViews())
+
+    def viewed(call_sids: Iterable[str]) -> bool:
+        for call_sid in call_sids:
+            if not views.first_view(login, page, call_sid):
+                continue
+            try:
+                audit_view("view_live", call_sid, detail={"desk": desk, "page": page})
+            except HTTPException:  # no audit row: the page is not shown the call
+                views.forget(login, page, call_sid)
+                log.warning("login %s: live view of %s not audited; stream ended",
+                            login, call_sid)
+                return False
+        return True
+
+    return viewed
 
 
 @bp.post("/console/calls/<call_sid>/prompts/<prompt_id>")

@@ -8,6 +8,8 @@ the page gets a ``snapshot`` of the desk's live calls first (read from the call
 records, so calls streaming into another instance show too) and replaces its
 state with it, and again whenever it sees that it missed messages (a
 jump in the desk's sequence numbers, or its own queue overflowing).
+Before a call's first message (or a snapshot naming it) goes out, ``viewed`` is
+told, so the view is audited; when it refuses, the stream ends unsent.
 Heartbeat comments keep proxies from closing an idle stream and let the server
 notice a browser that went away; the subscription is closed
 (once) whenever the generator stops or the response is closed.
@@ -18,7 +20,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from voice.bus import BusMessage, Subscription
@@ -70,6 +72,15 @@ def desk_snapshot(store: Any, desk: str) -> dict:
     return {"desk": desk, "calls": calls}
 
 
+def _snapshot_calls(payload: dict) -> list[str]:
+    return [str(c.get("call_sid") or "") for c in payload.get("calls") or []]
+
+
+def _message_call(message: BusMessage) -> str:
+    data = message.data
+    return str(data.get("call_sid") or "") if isinstance(data, dict) else ""
+
+
 class ClosingOnce:
     """Wraps a subscription so that closing it twice (generator and response) is harmless."""
 
@@ -115,6 +126,7 @@ def event_stream(
     send_snapshot: bool = True,
     allowed: Callable[[], bool] | None = None,
     recheck_s: float = 15.0,
+    viewed: Callable[[Iterable[str]], bool] | None = None,
 ) -> Iterator[str]:
     """Yield SSE text until the client goes away; always closes ``subscription``.
 
@@ -124,11 +136,18 @@ def event_stream(
     jumped (``BusMessage.seq``: a publish lost upstream, a Redis reconnect).
     ``allowed`` is asked every ``recheck_s``: once it says no (logged out, removed,
     moved off the desk) the stream ends, and the page's reconnect meets the login check.
+    ``viewed`` is given the calls each snapshot or message shows; False ends the stream.
     """
+    def shown(sids: Iterable[str]) -> bool:
+        return viewed is None or viewed([s for s in sids if s])
+
     try:
         yield f"retry: {RETRY_MS}\n\n"
         if snapshot is not None and send_snapshot:
-            yield sse_message("snapshot", snapshot())
+            first = snapshot()
+            if not shown(_snapshot_calls(first)):
+                return
+            yield sse_message("snapshot", first)
         dropped = subscription.dropped
         last_seq = 0
         last_write = last_check = time.monotonic()
@@ -146,8 +165,13 @@ def event_stream(
                 last_seq = max(last_seq, message.seq)
             if missed and snapshot is not None:
                 dropped = subscription.dropped
-                yield sse_message("snapshot", snapshot())
+                again = snapshot()
+                if not shown(_snapshot_calls(again)):
+                    return
+                yield sse_message("snapshot", again)
             if message is not None:
+                if not shown([_message_call(message)]):
+                    return
                 yield sse_bus_message(message)
                 last_write = time.monotonic()
             elif time.monotonic() - last_write >= heartbeat_s:

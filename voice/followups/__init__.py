@@ -108,10 +108,13 @@ def counts() -> Any:
 @bp.get("/console/calls/<call_sid>/history")
 @json_login_required("receptionist")
 def history(call_sid: str) -> Any:
-    """The caller's previous calls and open follow-ups, for the console at call start."""
+    """The caller's previous calls and open follow-ups, for the console at call start
+    (404 unknown call, 403 another desk's)."""
     store = current_services().store
     call = store.get_call_brief(call_sid)
-    if call is None or not may_see(current_desks(), call["desk"]):
+    if call is None:
         return jsonify(error="not_found", message=f"no call {call_sid}"), 404
+    if not may_see(current_desks(), call["desk"]):
+        return jsonify(error="forbidden", message=f"call {call_sid} belongs to another desk"), 403
     audit_view("history", call_sid)
     return jsonify(call_sid=call_sid, **store.caller_history(call["from"], exclude_sid=call_sid))

@@ -9,12 +9,12 @@ the offline MiniLM head).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import IO
 
 import click
 
+from voice.config import sentiment_model_from_env
 from voice.frustration.dialogues import (
     CachedScorer,
     DialogueFormatError,
@@ -27,7 +27,7 @@ from voice.frustration.model import ENV_VAR, ScorerLoadError, UtteranceScorer, l
 
 def _scorer(model: str | None, head: str | None) -> UtteranceScorer:
     try:
-        return load_scorer(model or os.environ.get(ENV_VAR) or None, head_path=head)
+        return load_scorer(model or sentiment_model_from_env(), head_path=head)
     except ScorerLoadError as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -16,13 +16,14 @@ This module owns the ``UtteranceScorer`` interface, ``load_scorer`` and these en
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from voice.config import sentiment_model_from_env
 
 ENV_VAR = "VOICE_SENTIMENT_MODEL"
 DEFAULT_SCORER_NAME = "minilm-head"  # the frozen-encoder baseline
@@ -279,4 +280,4 @@ def _finetuned_dir(model_name: str | None) -> Path | None:
 
 def scorer_from_env() -> UtteranceScorer:
     """The scorer named by the ``VOICE_SENTIMENT_MODEL`` environment variable."""
-    return load_scorer(os.environ.get(ENV_VAR) or None)
+    return load_scorer(sentiment_model_from_env())

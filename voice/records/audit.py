@@ -18,7 +18,7 @@ from voice.records.serialize import iso
 from voice.records.tables import AuditEntry
 
 ACTIONS = ("view_call", "view_call_api", "list_calls", "export_csv", "history", "purge",
-           "view_follow_ups")
+           "view_follow_ups", "view_live")
 
 
 class AuditTampering(RuntimeError):

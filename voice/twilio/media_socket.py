@@ -186,9 +186,6 @@ class StreamConnection:
             self.refuse(frame, f"the call has already ended ({ended}); a finished call "
                         "stays finished", code="call_ended")
             return
-        if not frame.media_format.is_phone_mulaw:
-            self.audio_ok = False
-            self.problem("unsupported_format", f"{frame.media_format}; audio is ignored")
         svc = self.services
         params = frame.custom_parameters
         started = CallStarted(
@@ -201,6 +198,9 @@ class StreamConnection:
         )
         self.call = svc.calls.open(started, stream_sid=frame.stream_sid)
         self.start = frame
+        if not frame.media_format.is_phone_mulaw:  # logged once the call sid is known
+            self.audio_ok = False
+            self.problem("unsupported_format", f"{frame.media_format}; audio is ignored")
         counters.incr("twilio.streams_started")
         log.info("call %s: stream %s started (tracks %s, from %s)", frame.call_sid,
                  frame.stream_sid, "+".join(frame.tracks), mask_number(started.from_number))

@@ -194,6 +194,15 @@
     });
   }
 
+  /* The service fell behind transcribing this call (or caught up): say so on the call
+     instead of silently showing an old transcript. */
+  function setDelayed(call, d) {
+    var note = call.node.querySelector(".delay-note");
+    note.hidden = !d.delayed;
+    note.textContent = "Transcript delayed" + (d.delayed && d.lag_s ? " (" + Math.round(d.lag_s) + " s behind)" : "");
+    call.node.classList.toggle("delayed", !!d.delayed);
+  }
+
   function endCall(call) {
     if (call.ended) return;
     call.ended = true;
@@ -325,6 +334,7 @@
     on(es, "prompt_update", function (d) {
       if (calls[d.call_sid]) markPrompt(calls[d.call_sid], d.id, d.status);
     });
+    on(es, "transcript_delay", function (d) { setDelayed(ensureCall(d.call_sid), d); });
     on(es, "call_ended", function (d) { if (calls[d.call_sid]) endCall(calls[d.call_sid]); });
   }
 

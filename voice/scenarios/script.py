@@ -4,19 +4,23 @@ A scenario is YAML with ``title``, ``caller`` (a phone number), optional ``desk`
 and ``turns``: ``{speaker: caller | receptionist, at: seconds from call start,
 text, loudness: dBFS (optional)}``.  This module owns the dataclasses and
 ``load_scenario``, whose errors name the file, the turn number and the field,
-and the size limits (bytes, turns, characters per turn, length of the call).
-Playing a scenario is someone else's job (``voice simulate``, ``serve --demo``).
+and the size limits (bytes, turns, characters per turn, length of the call),
+and the JSON form ``POST /api/simulate`` takes (``scenario_to_json`` and
+``scenario_from_json``, which validates with the same checks).  Playing a
+scenario is ``voice.scenarios.player``'s job.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-SCENARIO_DIR = Path(__file__).parent / "scenarios"
+SCENARIO_DIR = Path(__file__).parent  # the shipped *.yaml files sit beside this module
 SPEAKERS = ("caller", "receptionist")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ().\-]{5,}$")
 _TOP_KEYS = ("title", "caller", "desk", "turns")
@@ -228,3 +232,27 @@ def _turn(item: yaml.Node, path: Path, number: int, previous_at: float) -> Scena
         raise ScenarioError(path, f"is {len(text)} characters; the limit is {MAX_TURN_CHARS}",
                             number, "text", _line(fields["text"]))
     return ScenarioTurn(speaker, at, text, loudness)
+
+
+def scenario_to_json(scenario: Scenario) -> dict[str, Any]:
+    """A scenario as the JSON body ``POST /api/simulate`` takes (the YAML's fields)."""
+    body: dict[str, Any] = {"title": scenario.title, "caller": scenario.caller}
+    if scenario.desk:
+        body["desk"] = scenario.desk
+    body["turns"] = [
+        {k: v for k, v in vars(turn).items() if v is not None} for turn in scenario.turns
+    ]
+    return body
+
+
+def scenario_from_json(data: Any, max_bytes: int | None = None) -> Scenario:
+    """Validate a JSON scenario with the file validator; errors name the turn and field."""
+    if not isinstance(data, dict):
+        raise ScenarioError("request body", "expected a JSON object with title, caller and turns")
+    try:
+        text = json.dumps(data, indent=1)
+    except RecursionError:
+        raise ScenarioError("request body", "nested too deeply to be a scenario") from None
+    if max_bytes is None:
+        return parse_scenario(text, "request body")
+    return parse_scenario(text, "request body", max_bytes=max_bytes)
