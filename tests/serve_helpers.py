@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -61,7 +62,8 @@ class ServeProcess:
             "VOICE_USER_PASSWORD": PASSWORD,
             **(env or {}),
         }
-        self.env.pop("REDIS_URL", None)
+        if "REDIS_URL" not in (env or {}):
+            self.env.pop("REDIS_URL", None)
         self.workdir = workdir
         self.proc: subprocess.Popen | None = None
 
@@ -100,6 +102,19 @@ class ServeProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def kill(self) -> None:
+        """``kill -9`` the instance: gunicorn's master and its workers, nothing said first."""
+        assert self.proc is not None
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        workers = [int(pid) for pid in children.read_text().split()] if children.exists() else []
+        self.proc.kill()
+        for pid in workers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait()
 
     def log(self) -> str:
         """What the server has logged so far."""

@@ -36,15 +36,15 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
-@click.option("--threads", default=32, show_default=True, type=int,
-              help="Threads for ordinary requests (streams have their own pool: "
-                   "VOICE_STREAM_THREADS).")
+@click.option("--threads", default=None, type=int,
+              help="Threads for ordinary requests (default VOICE_THREADS, 32; streams have "
+                   "their own pool: VOICE_STREAM_THREADS).")
 @click.option("--demo", is_flag=True, help="Also loop a demo call so the console shows activity.")
 @click.option("--dev", "dev_server", is_flag=True, help="Use Flask's development server.")
 @click.option("--insecure-dev", is_flag=True,
               help="Accept UNSIGNED Twilio requests while TWILIO_AUTH_TOKEN is unset "
                    "(local development only; same as VOICE_INSECURE_DEV=1).")
-def serve(host: str, port: int, threads: int, demo: bool, dev_server: bool,
+def serve(host: str, port: int, threads: int | None, demo: bool, dev_server: bool,
           insecure_dev: bool) -> None:
     """Run the service under gunicorn with the guarded thread worker (as the Procfile does)."""
     config = _config()

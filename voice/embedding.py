@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -40,6 +41,22 @@ MAX_LENGTH = 64  # phone utterances are 5-40 tokens; longer ones are cut here
 RECENT_TEXTS = 64  # single-text vectors kept for the other stage of the same utterance
 ONNX_FILENAME = "encoder.fp32.onnx"
 INT8_FILENAME = "encoder.int8-7bit.onnx"
+_torch_threads: int | None = None
+
+
+def set_torch_threads(threads: int, import_torch: bool = False) -> None:
+    """Intra-op threads for every torch model of this process (``VOICE_TORCH_THREADS``).
+
+    Applied now when torch is loaded (or ``import_torch``), else when a torch encoder
+    loads: on a box that also decodes speech, torch's spinning intra-op threads made
+    one sentence take 10x the CPU and wall time of a single thread.
+    """
+    global _torch_threads
+    _torch_threads = threads
+    if import_torch or "torch" in sys.modules:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def default_encoder_path() -> Path:
@@ -120,6 +137,8 @@ class SentenceEncoder(_Encoder):
 
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # unannotated in transformers
 
+        if _torch_threads:
+            torch.set_num_threads(_torch_threads)
         self._torch = torch
         self.model_dir = model_dir
         self.max_length = max_length

@@ -32,6 +32,7 @@ import vosk
 from voice.audio import StreamResampler, TrackAudio
 from voice.decoding import DecodingPool, default_pool
 from voice.events import PHONE_RATE, SPEAKERS, Speaker, Utterance, Word
+from voice.metrics import observe_decode
 
 log = logging.getLogger(__name__)
 
@@ -460,8 +461,10 @@ class TranscriptionWorker:
 
     def _timed(self, began: float, audio_s: float) -> None:
         with self._lock:
-            self._stats["decode_seconds"] += time.perf_counter() - began
+            took = time.perf_counter() - began
+            self._stats["decode_seconds"] += took
             self._stats["audio_seconds"] += audio_s
+        observe_decode(audio_s, took)
 
     def _count(self, key: str, n: float = 1) -> None:
         with self._lock:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,7 +35,7 @@ from voice.events import (
     Utterance,
     event_payload,
 )
-from voice.metrics import counters
+from voice.metrics import counters, observe_frustration_scoring, observe_prompt_latency
 from voice.records import CallRecorder, RecordWriter
 
 if TYPE_CHECKING:
@@ -289,6 +290,7 @@ class LiveCall:
 
     def add_utterance(self, utterance: Utterance) -> None:
         """Run one utterance through frustration and the coach, publish and record."""
+        began = time.perf_counter()
         with self._lock:
             if self._finished or (self._ended and self.worker is None):
                 return
@@ -303,17 +305,21 @@ class LiveCall:
             for prompt in self._coach(utterance, state):
                 self.prompts.append(prompt)
                 self._publish(prompt)
+                observe_prompt_latency(time.perf_counter() - began)
                 self.recorder.prompt(prompt)
 
     def _score(self, utterance: Utterance) -> FrustrationState | None:
         if self.frustration is None or not utterance.text.strip():
             return None
+        began = time.perf_counter()
         try:
             return self.frustration.observe(utterance)
         except Exception:
             counters.incr("frustration.errors")
             log.exception("call %s: frustration stage failed", self.call_sid)
             return None
+        finally:
+            observe_frustration_scoring(time.perf_counter() - began)
 
     def _coach(self, utterance: Utterance, state: FrustrationState | None) -> list[Prompt]:
         if self.coach is None:

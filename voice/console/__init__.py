@@ -4,7 +4,8 @@
 calm → escalating meter, the last transcript lines, prompt cards);
 ``GET /events`` feeds it over Server-Sent Events (see ``sse``); ``POST
 /console/calls/<call_sid>/prompts/<prompt_id>`` records Done / Dismiss on the
-call record and tells the desk's other consoles; ``GET /console/session`` says
+call record, tells the call's coach (over the bus when another instance runs
+the call) and the desk's other consoles; ``GET /console/session`` says
 whether the login is still good (the page asks before it reconnects).
 
 Only the page redirects a stranger to the login form: the stream and the JSON
@@ -181,6 +182,8 @@ def act_on_prompt(call_sid: str, prompt_id: str) -> Any:
     live = svc.calls.get(call_sid)
     if live is not None:
         live.acknowledge_prompt(prompt_id, action)
+    else:  # the call may be live on another instance: its coach must hear it too
+        svc.router.prompt_action_elsewhere(call_sid, prompt_id, action, g.user.username)
     kind, update = event_payload(PromptUpdate(call_sid, prompt_id, action, g.user.username))
     try:
         svc.bus.publish(desk, kind, update)

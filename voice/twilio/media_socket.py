@@ -137,6 +137,7 @@ class StreamConnection:
     def handle(self, text: str | bytes) -> None:
         """Parse and act on one message; problems are logged, counted and skipped."""
         self.frames += 1
+        counters.incr("twilio.frames_received")
         try:
             frame = parse_frame(text, self.max_bytes)
         except ProtocolError as exc:

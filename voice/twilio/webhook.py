@@ -150,11 +150,19 @@ def status() -> Response:
 
 
 def _close_call(call_sid: str, call_status: EndStatus) -> None:
+    """End the call here if it is live here; else close its record, and have the
+    instance running it (if another) end it there so it files its complete record."""
     svc = current_services()
     if svc.calls.end_soon(call_sid, call_status):
         log.info("call %s: %s (status callback), ending the live call", call_sid, call_status)
         return
-    if svc.store.close_call(call_sid, call_status):
+    routed = svc.router.end_elsewhere(call_sid, call_status)
+    closed = svc.store.close_call(call_sid, call_status)
+    if routed:
+        log.info("call %s: %s (status callback), sent to the instance running it",
+                 call_sid, call_status)
+        return
+    if closed:
         log.info("call %s: %s (status callback), record closed", call_sid, call_status)
         return
     counters.incr("twilio.status_unknown_call")
