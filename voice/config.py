@@ -367,3 +367,17 @@ def use_offline_model_hub() -> None:
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def prometheus_multiprocess() -> bool:
+    """Whether metrics are kept for several worker processes (``PROMETHEUS_MULTIPROC_DIR``).
+
+    prometheus_client reads the variable itself when it is imported; ``voice.metrics``
+    asks here whether it did.
+    """
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+def platform_bind(default_port: int = 5000) -> str:
+    """The address a platform's process manager expects (``$PORT``, as in a Procfile)."""
+    return f"0.0.0.0:{os.environ.get('PORT', str(default_port))}"

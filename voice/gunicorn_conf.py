@@ -6,10 +6,8 @@ environment; ``--bind`` on the command line (the platform's ``$PORT``) wins.
 
 from __future__ import annotations
 
-import os
-
-from voice.config import Config
+from voice.config import Config, platform_bind
 from voice.serving import gunicorn_settings
 
-_settings = gunicorn_settings(Config.from_env(), f"0.0.0.0:{os.environ.get('PORT', '5000')}")
+_settings = gunicorn_settings(Config.from_env(), platform_bind())
 globals().update(_settings)

@@ -21,7 +21,6 @@ files there and ``exposition`` aggregates every worker's.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -37,12 +36,14 @@ from prometheus_client import (
 )
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 
+from voice.config import prometheus_multiprocess
+
 if TYPE_CHECKING:
     from voice.services import Services
 
 log = logging.getLogger(__name__)
 
-MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+MULTIPROCESS = prometheus_multiprocess()
 
 LIVE_CALLS = Gauge("voice_live_calls", "Calls live on this instance.",
                    multiprocess_mode="livesum")
