@@ -38,10 +38,12 @@ run: install models
 
 test: install-test
 	$(VENV)/bin/ruff check voice tests benchmarks models
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest
 
 lint: install-test
 	$(VENV)/bin/ruff check voice tests benchmarks models
+	$(VENV)/bin/mypy
 
 bench: install-test
 	for script in benchmarks/*.py; do $(PY) $$script || exit 1; done

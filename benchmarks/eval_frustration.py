@@ -75,7 +75,16 @@ def cached(kind: str, cache: Path) -> tuple[DiskCachedScorer, float]:
     path = (REPO / "models" / "frustration_minilm" / "model.int8.onnx" if kind == "finetuned"
             else REPO / "models" / "frustration_head.npz")
     stamp = hashlib.sha1(path.read_bytes()).hexdigest()[:10]
+    if kind == "head":  # the encoder's back end and max length change the head's scores
+        stamp += f"-{encoder_tag()}"
     return DiskCachedScorer(scorer, cache / f"scores-{kind}-{stamp}.npz"), scorer.threshold
+
+
+def encoder_tag() -> str:
+    """Which shared encoder the head runs on (back end and max length)."""
+    from voice.embedding import load_encoder
+
+    return load_encoder().tag
 
 
 def utterance_table(sets: dict[str, Labelled], cache: Path) -> dict[str, dict[str, str]]:
@@ -95,13 +104,19 @@ def utterance_table(sets: dict[str, Labelled], cache: Path) -> dict[str, dict[st
     return rows
 
 
-def context_table(data_dir: Path, cache: Path) -> dict[str, str]:
-    """Fine-tuned model on MELD train-split caller turns: cold vs with context."""
-    scorer, _ = cached("finetuned", cache)
+def context_table(data_dir: Path, cache: Path, kind: str = "finetuned",
+                  limit: int | None = None) -> dict[str, str]:
+    """One scorer on MELD train-split caller turns (development only): cold vs with context.
+
+    ``limit`` keeps that many dialogues, evenly spread (the shared cores' time).
+    """
+    scorer, _ = cached(kind, cache)
     cold, other, own, ys = [], [], [], []
-    for d in read_jsonl(data_dir / "dialogues" / "meld" / "meld.jsonl"):
-        if d["id"].split("/")[1] != "train":
-            continue
+    dialogues = [d for d in read_jsonl(data_dir / "dialogues" / "meld" / "meld.jsonl")
+                 if d["id"].split("/")[1] == "train"]
+    if limit and len(dialogues) > limit:
+        dialogues = [dialogues[int(k * len(dialogues) / limit)] for k in range(limit)]
+    for d in dialogues:
         prev_other = prev_own = ""
         for t in d["turns"]:
             if t["speaker"] != "caller":
@@ -118,7 +133,11 @@ def context_table(data_dir: Path, cache: Path) -> dict[str, str]:
            for name, texts in (("cold", cold), ("after the other party's turn", other),
                                ("after the caller's previous turn", own))}
     p_cold, p_other = np.array(scorer.score(cold)), np.array(scorer.score(other))
+    p_own = np.array(scorer.score(own))
     out["max(cold, after other party)"] = f"{roc_auc(y, np.maximum(p_cold, p_other)):.3f}"
+    out["mean(cold, after other party)"] = f"{roc_auc(y, (p_cold + p_other) / 2):.3f}"
+    out["mean(cold, after own previous)"] = f"{roc_auc(y, (p_cold + p_own) / 2):.3f}"
+    out["turns"] = str(len(ys))
     scorer.save()
     return out
 
@@ -136,14 +155,22 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Evaluate the frustration scorers.")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/voice_frust_cache"))
     parser.add_argument("--context", action="store_true")
+    parser.add_argument("--context-scorer", choices=("head", "finetuned"), default="head")
+    parser.add_argument("--context-limit", type=int, default=300,
+                        help="MELD train dialogues for the context table (0: all).")
+    parser.add_argument("--context-only", action="store_true")
     args = parser.parse_args(argv)
     data_dir = default_data_dir()
-    rows = utterance_table(turn_sets(data_dir), args.cache)
-    print_table(rows)
-    result: dict[str, object] = {"utterance": rows}
-    if args.context:
-        ctx = context_table(data_dir, args.cache)
-        print("\nContext, fine-tuned model, MELD train-split caller turns (development only)")
+    result: dict[str, object] = {}
+    if not args.context_only:
+        rows = utterance_table(turn_sets(data_dir), args.cache)
+        print_table(rows)
+        result["utterance"] = rows
+    if args.context or args.context_only:
+        ctx = context_table(data_dir, args.cache, args.context_scorer,
+                            args.context_limit or None)
+        print(f"\nContext, {args.context_scorer}, MELD train-split caller turns "
+              "(development only)")
         for k, v in ctx.items():
             print(f"  {k:36s} AUC {v}")
         result["context"] = ctx

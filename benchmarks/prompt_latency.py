@@ -8,6 +8,10 @@ read off the socket is one sample.  Runs with the in-process bus and with Redis
 (``REDIS_URL`` or redis://127.0.0.1:6379/15), and prints p50/p95/max.
 
     .venv/bin/python benchmarks/prompt_latency.py [--calls 30] [--fake-scorer]
+        [--torch-threads N] [--no-text-cache] [--bus memory|redis]
+
+``--torch-threads 2 --no-text-cache`` measures the pipeline as it was before
+issue 13 (torch on every core, each caller line embedded twice).
 """
 
 from __future__ import annotations
@@ -113,7 +117,7 @@ def play_calls(svc, calls: int, desk: str,  # noqa: ANN001
 
 def login_cookie(app, svc, desk: str) -> str:  # noqa: ANN001
     """Log a receptionist of ``desk`` in through the form (CSRF token and all); her cookie."""
-    password = "bench-receptionist-passphrase"
+    password = "prompt-latency-Passphrase-7"
     svc.store.users.add("bench", password, "receptionist", [desk])
     client = app.test_client()
     page = client.get("/login").get_data(as_text=True)
@@ -172,14 +176,31 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=30, help="scripted calls per bus")
     parser.add_argument("--fake-scorer", action="store_true",
                         help="use a keyword scorer instead of the sentiment model")
+    parser.add_argument("--torch-threads", type=int, default=Config().torch_threads,
+                        help="torch intra-op threads (VOICE_TORCH_THREADS)")
+    parser.add_argument("--no-text-cache", action="store_true",
+                        help="embed every text afresh (no shared recent-text cache)")
+    parser.add_argument("--bus", choices=("memory", "redis"), action="append",
+                        help="measure only this bus (repeatable; default both)")
     args = parser.parse_args()
+    if args.no_text_cache:
+        import voice.embedding
+
+        voice.embedding.RECENT_TEXTS = 0
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
-    base = Config.for_testing(database_url="sqlite://", load_sentiment_model=not args.fake_scorer)
+    base = Config.for_testing(database_url="sqlite://", load_sentiment_model=not args.fake_scorer,
+                              torch_threads=args.torch_threads)
     scorer = KeywordScorer() if args.fake_scorer else None
     print(f"prompt latency: final caller utterance -> prompt event at an SSE client "
           f"(loopback), {args.calls} calls per bus")
-    print(f"scorer: {'keywords (--fake-scorer)' if args.fake_scorer else 'the configured model'}")
-    for name, config in (("memory", base), ("redis", base.replace(redis_url=redis_url))):
+    print(f"scorer: {'keywords (--fake-scorer)' if args.fake_scorer else 'the configured model'}"
+          f"; torch threads {args.torch_threads}; text cache "
+          f"{'off' if args.no_text_cache else 'on'}; load {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} CPUs")
+    buses = (("memory", base), ("redis", base.replace(redis_url=redis_url)))
+    for name, config in buses:
+        if args.bus and name not in args.bus:
+            continue
         try:
             figures = measure(name, config, scorer, args.calls)
         except Exception as exc:  # noqa: BLE001 - report and carry on

@@ -2,27 +2,30 @@
 
 Rows (milliseconds per caller utterance, one at a time, p50/p95; CPU ms beside):
 
-1. the frozen-encoder head (torch fp32), the default scorer;
-2. the same with torch int8 dynamic quantization of the encoder's Linear layers;
-3. the fine-tuned model exported to ONNX, fp32 weights (``--fp32 FILE``, the export
-   `voice models train-frustration` leaves in its cache), ONNX Runtime, 1 thread;
-4. the fine-tuned int8 model (``minilm-finetuned``), 1 thread;
-5. the default scorer through the full call-level state (``CallFrustration.observe``:
-   model, cues, baseline, smoothing, level, reasons).
+1. before: the frozen-encoder head on torch fp32, max 128 tokens (torch on 1 thread);
+2. the same with a max of 64 tokens;
+3. the same encoder exported to ONNX (pooling inside the graph), ONNX Runtime fp32,
+   1 thread, max 64 tokens (``voice.embedding.OnnxSentenceEncoder(int8=False)``);
+4. the same ONNX graph with int8 dynamic quantization (per channel): the shipped default;
+5. the fine-tuned model (``minilm-finetuned``, int8 ONNX), opt-in;
+6. the shipped default through the full call-level state (``CallFrustration.observe``:
+   model, cues, baseline, smoothing, level, rising, reasons);
+7. the frustration state and the coach's topic matcher on the same utterance, each
+   embedding it (two encoder passes) vs sharing the pass (``voice.embedding`` reuses the
+   vector of a text it just embedded): what the live call does per caller utterance.
 
 Each step is timed over the same utterances; resident memory is read from /proc.
 
-    .venv/bin/python benchmarks/score_latency.py [--n 300] [--fp32 FILE]
+    .venv/bin/python benchmarks/score_latency.py [--n 300]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -71,61 +74,52 @@ def summary(measured: tuple[list[float], float]) -> dict[str, float]:
             "p95_ms": round(float(np.percentile(ms, 95)), 2), "cpu_ms": round(cpu, 2)}
 
 
-def fp32_scorer(fp32: Path, model_dir: Path, threads: int):  # noqa: ANN201 - FineTunedScorer
-    """The fine-tuned model with its fp32 ONNX weights (copied beside the shipped card)."""
-    from voice.frustration.onnx_model import FineTunedScorer
-
-    tmp = Path(tempfile.mkdtemp())
-    for f in model_dir.iterdir():
-        if not f.name.endswith(".onnx"):
-            shutil.copy(f, tmp)
-    shutil.copy(fp32, tmp / "fp32.onnx")
-    card = json.loads((tmp / "card.json").read_text())
-    card["model_file"] = "fp32.onnx"
-    (tmp / "card.json").write_text(json.dumps(card))
-    return FineTunedScorer(tmp, threads=threads)
-
-
 def main() -> None:
     """Measure and print."""
     parser = argparse.ArgumentParser(description="Frustration scorer latency and memory.")
     parser.add_argument("--n", type=int, default=300)
-    parser.add_argument("--fp32", type=Path, default=Path("/tmp/voice_frust_cache/model.fp32.onnx"))
     args = parser.parse_args()
     rss0 = rss_mb()
-    import torch
-
+    from voice.coach.playbook import Topic
+    from voice.coach.topics import TopicMatcher
+    from voice.embedding import OnnxSentenceEncoder, SentenceEncoder, default_encoder_path
     from voice.events import Utterance
-    from voice.frustration import CallFrustration, load_scorer
-    from voice.frustration.model import DEFAULT_SCORER_NAME, default_finetuned_dir
+    from voice.frustration import CallFrustration, MiniLMHeadScorer
+    from voice.frustration.model import default_finetuned_dir
     from voice.frustration.onnx_model import FineTunedScorer
 
-    torch.set_num_threads(1)
-    texts = [f"{UTTERANCES[i % len(UTTERANCES)]} ({i})" for i in range(args.n)]
+    # a new text every time, so no row is helped by the encoder's reuse of a recent text
+    def fresh(n: int, tag: str) -> list[str]:
+        return [f"{UTTERANCES[i % len(UTTERANCES)]} ({tag}{i})" for i in range(n)]
+
     rows: dict[str, dict[str, float]] = {}
     t0 = time.perf_counter()
-    head = load_scorer(DEFAULT_SCORER_NAME)
+    onnx = OnnxSentenceEncoder(default_encoder_path(), int8=True)
+    head = MiniLMHeadScorer(encoder=onnx)
     head.score(UTTERANCES)
     load_s = time.perf_counter() - t0
     rss_shipped = rss_mb()
-    rows["1 default: frozen MiniLM + head, torch fp32"] = summary(
-        time_each(lambda t: head.score([t]), texts))
-    import copy
 
-    quantized = copy.copy(head.encoder)
-    quantized.model = torch.ao.quantization.quantize_dynamic(
-        head.encoder.model, {torch.nn.Linear}, dtype=torch.qint8)
-    head_int8 = copy.copy(head)
-    head_int8.encoder = quantized
-    rows["2 same, torch int8 dynamic quantization"] = summary(
-        time_each(lambda t: head_int8.score([t]), texts))
-    if args.fp32.exists():
-        fp32 = fp32_scorer(args.fp32, default_finetuned_dir(), threads=1)
-        rows["3 fine-tuned, ONNX Runtime fp32, 1 thread"] = summary(
-            time_each(lambda t: fp32.score([t]), texts))
+    import torch
+
+    torch.set_num_threads(1)
+    torch128 = SentenceEncoder(default_encoder_path(), max_length=128)
+    head128 = MiniLMHeadScorer(encoder=torch128)
+    rows["1 before: frozen MiniLM + head, torch fp32, 128 tokens"] = summary(
+        time_each(lambda t: head128.score([t]), fresh(args.n, "a")))
+    torch64 = copy.copy(torch128)
+    torch64.max_length = 64
+    head64 = MiniLMHeadScorer(encoder=torch64)
+    rows["2 same, max 64 tokens"] = summary(
+        time_each(lambda t: head64.score([t]), fresh(args.n, "b")))
+    fp32 = MiniLMHeadScorer(encoder=OnnxSentenceEncoder(default_encoder_path(), int8=False))
+    rows["3 ONNX Runtime fp32, 1 thread, 64 tokens"] = summary(
+        time_each(lambda t: fp32.score([t]), fresh(args.n, "c")))
+    rows["4 same, int8 weights (shipped)"] = summary(
+        time_each(lambda t: head.score([t]), fresh(args.n, "d")))
     tuned = FineTunedScorer(default_finetuned_dir(), threads=1)
-    rows["4 fine-tuned, ONNX Runtime int8, 1 thread"] = summary(
-        time_each(lambda t: tuned.score([t]), texts))
+    rows["5 fine-tuned MiniLM, ONNX int8 (opt-in)"] = summary(
+        time_each(lambda t: tuned.score([t]), fresh(args.n, "e")))
     call = CallFrustration("bench", head)
     clock = iter(range(10**6))
 
@@ -133,12 +127,32 @@ def main() -> None:
         t = 3.0 * next(clock)
         call.observe(Utterance("bench", "caller", text, t, t + 2.0, True))
 
-    rows["5 default scorer + full call-level state"] = summary(time_each(observe, texts))
+    rows["6 shipped default + full call-level state"] = summary(
+        time_each(observe, fresh(args.n, "f")))
+    topics = [Topic(id="refill", label="your refill", phrase="a refill", keywords=(),
+                    examples=("I need a refill of my prescription",
+                              "my pharmacy has not received the refill"))]
+    shared = TopicMatcher(encoder=onnx)
+    own = TopicMatcher(encoder=OnnxSentenceEncoder(default_encoder_path(), int8=True))
+    frustration_only = CallFrustration("bench2", head)
+
+    def both(matcher: TopicMatcher) -> Callable[[str], None]:
+        def run(text: str) -> None:
+            t = 3.0 * next(clock)
+            frustration_only.observe(Utterance("bench2", "caller", text, t, t + 2.0, True))
+            matcher.match(text, topics)
+        return run
+
+    rows["7a state + topic matcher, two encoder passes"] = summary(
+        time_each(both(own), fresh(args.n, "g")))
+    rows["7b state + topic matcher, one shared pass (shipped)"] = summary(
+        time_each(both(shared), fresh(args.n, "h")))
     print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at the end")
-    print(f"default model load {load_s:.2f} s; RSS python {rss0:.0f} MiB -> with default "
-          f"model {rss_shipped:.0f} MiB; at the end (all models) {rss_mb():.0f} MiB")
+    print(f"shipped default load {load_s:.2f} s (ONNX export cached); RSS python {rss0:.0f} MiB "
+          f"-> with the default scorer {rss_shipped:.0f} MiB; at the end (all models) "
+          f"{rss_mb():.0f} MiB")
     for name, figs in rows.items():
-        print(f"  {name:46s} p50 {figs['p50_ms']:6.2f} ms   p95 {figs['p95_ms']:6.2f} ms   "
+        print(f"  {name:56s} p50 {figs['p50_ms']:6.2f} ms   p95 {figs['p95_ms']:6.2f} ms   "
               f"CPU {figs['cpu_ms']:6.2f} ms")
     print(json.dumps(rows))
 

@@ -54,15 +54,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from audio_fixtures import CALLER_WAV, RECEPTIONIST_WAV, read_mulaw_wav
-    from serve_helpers import (
-        EventStreams,
-        IdleWebSockets,
-        ServeProcess,
-        SlowHeaders,
-        login_session,
-        timed_get,
-    )
-    from twilio_helpers import StreamClient, wait_for
+    from serve_helpers import HostileClients, ServeProcess, login_session, timed_get
+    from twilio_helpers import StreamClient
 
     from voice.records import RecordStore
 
@@ -72,33 +65,29 @@ def main() -> None:
         server.voice("users", "add", "desk", "--role", "receptionist", "--desk", "front-desk")
         session = login_session(server.url, "desk")
         baseline = [timed_get(server.url + "/healthz")[1] for _ in range(20)]
-        slow = SlowHeaders(server.port, args.slow).start()
-        idle = IdleWebSockets(server.url, args.idle).start()
-        greedy = EventStreams(server.url, session, args.sse).start()
-        held = wait_for(lambda: idle.counts["opened"] >= args.idle
-                        and sum(greedy.statuses.values()) >= args.sse, timeout=60)
-        health: list[tuple[int, float]] = []
-        stop = threading.Event()
+        with HostileClients(server, session, args.slow, args.idle, args.sse) as attack:
+            slow, idle, greedy = attack.slow, attack.idle, attack.greedy
+            held = attack.held(timeout=60)
+            health: list[tuple[int, float]] = []
+            stop = threading.Event()
 
-        def poll() -> None:
-            while not stop.wait(0.5):
-                health.append(timed_get(server.url + "/healthz"))
+            def poll() -> None:
+                while not stop.wait(0.5):
+                    health.append(timed_get(server.url + "/healthz"))
 
-        poller = threading.Thread(target=poll, daemon=True)
-        poller.start()
-        began = time.monotonic()
-        call_s = min(args.seconds, len(caller) / 8000, len(receptionist) / 8000)
-        client = StreamClient(server.url, CALL)
-        client.begin()
-        client.play(caller[: int(8000 * call_s)], receptionist[: int(8000 * call_s)], pace=1.0)
-        client.stop()
-        left = args.seconds - (time.monotonic() - began)
-        if left > 0:
-            time.sleep(left)
-        stop.set()
-        poller.join()
-        for group in (slow, idle, greedy):
-            group.stop()
+            poller = threading.Thread(target=poll, daemon=True)
+            poller.start()
+            began = time.monotonic()
+            call_s = min(args.seconds, len(caller) / 8000, len(receptionist) / 8000)
+            client = StreamClient(server.url, CALL)
+            client.begin()
+            client.play(caller[: int(8000 * call_s)], receptionist[: int(8000 * call_s)], pace=1.0)
+            client.stop()
+            left = args.seconds - (time.monotonic() - began)
+            if left > 0:
+                time.sleep(left)
+            stop.set()
+            poller.join()
         call = RecordStore(f"sqlite:///{server.db}").get_call(CALL) or {}
 
     ok = [s for status, s in health if status == 200]

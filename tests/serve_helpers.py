@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from pathlib import Path
 import requests
 import websocket
 from conftest import CSRF_META
-from twilio_helpers import TOKEN, stream_headers
+from twilio_helpers import TOKEN, stream_headers, wait_for
 
 from voice.tools.frames import FrameBuilder
 
@@ -61,7 +62,8 @@ class ServeProcess:
             "VOICE_USER_PASSWORD": PASSWORD,
             **(env or {}),
         }
-        self.env.pop("REDIS_URL", None)
+        if "REDIS_URL" not in (env or {}):
+            self.env.pop("REDIS_URL", None)
         self.workdir = workdir
         self.proc: subprocess.Popen | None = None
 
@@ -100,6 +102,19 @@ class ServeProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def kill(self) -> None:
+        """``kill -9`` the instance: gunicorn's master and its workers, nothing said first."""
+        assert self.proc is not None
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        workers = [int(pid) for pid in children.read_text().split()] if children.exists() else []
+        self.proc.kill()
+        for pid in workers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait()
 
     def log(self) -> str:
         """What the server has logged so far."""
@@ -247,3 +262,34 @@ def timed_get(url: str, timeout: float = 10.0) -> tuple[int, float]:
     except requests.RequestException:
         status = 0
     return status, time.perf_counter() - began
+
+
+class HostileClients:
+    """The three attacker groups at once against one server (a context manager).
+
+    ``HostileClients(server, session, slow=100, idle=200, sse=70)`` starts them on
+    entry and stops them on exit; ``held()`` waits until every idle WebSocket is
+    open and every ``/events`` stream has been answered.  Used alike by
+    ``tests/test_serving.py`` and ``benchmarks/slow_clients.py``.
+    """
+
+    def __init__(self, server: ServeProcess, session: requests.Session, slow: int = 100,
+                 idle: int = 200, sse: int = 70) -> None:
+        self.wanted = {"slow": slow, "idle": idle, "sse": sse}
+        self.slow = SlowHeaders(server.port, slow)
+        self.idle = IdleWebSockets(server.url, idle)
+        self.greedy = EventStreams(server.url, session, sse)
+
+    def __enter__(self) -> HostileClients:
+        for group in (self.slow, self.idle, self.greedy):
+            group.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for group in (self.slow, self.idle, self.greedy):
+            group.stop()
+
+    def held(self, timeout: float = 60.0) -> bool:
+        """Whether every idle WebSocket opened and every ``/events`` stream was answered."""
+        return wait_for(lambda: self.idle.counts["opened"] >= self.wanted["idle"]
+                        and sum(self.greedy.statuses.values()) >= self.wanted["sse"], timeout)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from audio_fixtures import CALLER_WAV, RECEPTIONIST_WAV, mulaw_chunks, read_mulaw_wav
+from conftest import import_or_missing
 
 from voice.audio import (
     StreamResampler,
@@ -55,7 +56,7 @@ def test_mulaw_round_trip_error_is_within_a_step():
 
 
 def test_mulaw_matches_audioop_when_available():
-    audioop = pytest.importorskip("audioop")
+    audioop = import_or_missing("audioop", "the standard library before Python 3.13")
     x = np.random.default_rng(0).normal(0, 6000, 20000).clip(-32768, 32767).astype(np.int16)
     assert mulaw_encode(x) == audioop.lin2ulaw(x.tobytes(), 2)
     codes = bytes(range(256))

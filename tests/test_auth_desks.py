@@ -23,11 +23,9 @@ from voice.services import services_of
 
 
 @pytest.fixture
-def app(database_url: str):  # noqa: ANN201
-    application = create_app(Config.for_testing(database_url=database_url))
-    application.config.update(SSE_HEARTBEAT_S=0.1, SSE_RECHECK_S=0.1)
-    yield application
-    services_of(application).calls.end_all("interrupted")
+def app(auth_app):  # noqa: ANN001, ANN201
+    """conftest's ``auth_app``: each database, quick SSE re-checks."""
+    return auth_app
 
 
 @pytest.fixture

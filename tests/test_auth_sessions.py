@@ -12,22 +12,11 @@ import time
 import pytest
 from conftest import PASSWORD, csrf_token_of, login, logout
 
-from voice import create_app
-from voice.config import Config
-from voice.services import services_of
-
 
 @pytest.fixture
-def app(database_url: str):  # noqa: ANN201
-    application = create_app(Config.for_testing(database_url=database_url))
-    application.config.update(SSE_HEARTBEAT_S=0.1, SSE_RECHECK_S=0.1)
-    yield application
-    services_of(application).calls.end_all("interrupted")
-
-
-@pytest.fixture
-def store(app):  # noqa: ANN001, ANN201
-    return services_of(app).store
+def app(auth_app):  # noqa: ANN001, ANN201
+    """conftest's ``auth_app``: each database, quick SSE re-checks."""
+    return auth_app
 
 
 def copy_of(app, client):  # noqa: ANN001, ANN201

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import LiveServer, chromium_or_skip
+from conftest import LiveServer, chromium_or_skip, import_or_missing
 from sim_helpers import FakeScorer, scenario_path, wait_for
 
 from voice import create_app
@@ -25,7 +25,7 @@ LEVEL_ORDER = ["calm", "tense", "upset", "escalating"]
 @pytest.fixture
 def browser():  # noqa: ANN201
     executable = chromium_or_skip()
-    playwright_api = pytest.importorskip("playwright.sync_api")
+    playwright_api = import_or_missing("playwright.sync_api", "pip install -e '.[test]'")
     with playwright_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(executable), headless=True,
                                               args=CHROMIUM_ARGS)

@@ -2,6 +2,7 @@ import threading
 import time
 
 import pytest
+from bus_helpers import wait_subscribed
 
 from voice.bus import MemoryBus
 
@@ -25,7 +26,8 @@ def test_subscribers_of_a_desk_get_its_events_in_order(bus_kind):
     bus = make_bus(*bus_kind)
     subscription = bus.subscribe("desk-a")
     other = bus.subscribe("desk-b")
-    time.sleep(0.1)
+    wait_subscribed(bus, "desk-a")
+    wait_subscribed(bus, "desk-b")
     sent = [bus.publish("desk-a", "transcript", {"n": n}) for n in range(3)]
     got = [subscription.get(2) for _ in range(3)]
     assert [m.data["n"] for m in got] == [0, 1, 2]
@@ -44,7 +46,7 @@ def test_reconnecting_subscriber_gets_what_it_missed(bus_kind):
     subscription = bus.subscribe("desk", after=first.id)
     got = [subscription.get(2), subscription.get(2)]
     assert [m.data["n"] for m in got] == [2, 3]
-    time.sleep(0.1)
+    wait_subscribed(bus, "desk")
     bus.publish("desk", "call_ended", {"n": 4})
     assert subscription.get(2).data["n"] == 4
     assert subscription.get(0.2) is None, "no duplicates after replay"
@@ -54,7 +56,7 @@ def test_reconnecting_subscriber_gets_what_it_missed(bus_kind):
 def test_slow_subscriber_never_blocks_the_publisher(bus_kind):
     bus = make_bus(*bus_kind)
     subscription = bus.subscribe("desk")
-    time.sleep(0.1)
+    wait_subscribed(bus, "desk")
     done = threading.Event()
 
     def publish_many():
@@ -76,7 +78,7 @@ def test_event_published_on_one_instance_reaches_a_console_on_another(redis_url)
     instance_a = make_bus("redis", redis_url)
     instance_b = make_bus("redis", redis_url)
     console_on_b = instance_b.subscribe("front-desk")
-    time.sleep(0.1)
+    wait_subscribed(instance_a, "front-desk")
     instance_a.publish("front-desk", "prompt", {"text": "Acknowledge the wait"})
     message = console_on_b.get(2)
     assert message is not None and message.data == {"text": "Acknowledge the wait"}
@@ -117,7 +119,7 @@ def test_concurrent_publishers_lose_nothing_and_keep_id_order(bus_kind):
     bus = make_bus(*bus_kind)
     bus._subscriber_queue = 2000
     subscription = bus.subscribe("desk")
-    time.sleep(0.1)
+    wait_subscribed(bus, "desk")
     threads = [
         threading.Thread(target=lambda: [bus.publish("desk", "t", {}) for _ in range(100)])
         for _ in range(4)

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 import requests
+from bus_helpers import wait_subscribed
 from conftest import LiveServer, missing
 from serve_helpers import PASSWORD, free_port, login_session
 from twilio_helpers import wait_for
@@ -105,9 +106,13 @@ def test_a_console_gets_every_transcript_line_through_a_redis_stall(config, priv
         response = requests.get(live.url + "/events", headers=dict(session.headers),
                                 stream=True, timeout=60)
 
+        streaming = threading.Event()
+
         def read() -> None:
             try:
                 for raw in response.iter_lines(decode_unicode=True):
+                    if raw == "event: snapshot":  # sent once the view has subscribed
+                        streaming.set()
                     if raw and raw.startswith("data:") and '"line"' in raw:
                         lines.append(raw)
             except (requests.RequestException, AttributeError, OSError):
@@ -115,7 +120,8 @@ def test_a_console_gets_every_transcript_line_through_a_redis_stall(config, priv
 
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
-        time.sleep(0.5)
+        assert streaming.wait(10), "the console's stream never started"
+        wait_subscribed(svc.bus, "front-desk")
         svc.publisher.publish("front-desk", "transcript", {"line": 0})
         assert wait_for(lambda: len(lines) == 1, timeout=10)
         sleeper = stall(private_redis)

@@ -8,10 +8,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from records_helpers import CALLS, GREETING, run_call
-from sim_helpers import FakeScorer
-
-from voice import create_app
-from voice.config import Config
 
 TZ = ZoneInfo("America/New_York")
 
@@ -29,11 +25,9 @@ EXPECTED_NAME = {"billing": "Robert Alvarez", "insurance": "Linda Morris", "wait
 
 
 @pytest.fixture
-def app(database_url: str):  # noqa: ANN201
-    config = Config.for_testing(database_url=database_url, timezone="America/New_York")
-    application = create_app(config, scorer=FakeScorer())
-    yield application
-    application.extensions["voice"].calls.end_all("interrupted")
+def app(records_app):  # noqa: ANN001, ANN201
+    """conftest's ``records_app``: each database, New York time, the keyword scorer."""
+    return records_app
 
 
 @pytest.mark.parametrize("topic", sorted(CALLS))

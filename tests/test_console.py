@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 
 import pytest
@@ -176,7 +177,8 @@ def test_snapshot_shows_a_call_already_running(desk_client, svc) -> None:  # noq
     (call,) = snapshot["data"]["calls"]
     assert call["call_sid"] == "CAmid" and call["from"] == "+15550001111"
     assert call["transcript"][-1]["text"].startswith("This is ridiculous")
-    assert call["frustration"]["level"] in ("calm", "tense", "upset", "escalating")
+    assert call["frustration"]["level"] != "calm"  # the scorer heard an angry line
+    assert call["frustration"]["score"] > 0.5
 
 
 def test_desk_query_picks_another_desk_she_works(app, svc) -> None:  # noqa: ANN001
@@ -321,13 +323,19 @@ def test_the_stream_closes_its_subscription_once_on_the_wire(desk_client, svc,  
     assert svc.bus.subscriber_count("front-desk") == 0
 
 
-def test_a_stalled_reader_never_blocks_publishing(desk_client, svc) -> None:  # noqa: ANN001
+def test_a_stalled_reader_never_blocks_publishing(desk_client, svc, monkeypatch) -> None:  # noqa: ANN001
+    subscriptions = []
+    subscribe = svc.bus.subscribe
+    monkeypatch.setattr(svc.bus, "subscribe", lambda desk, after=None: subscriptions.append(
+        subscribe(desk, after=after)) or subscriptions[-1])
     response = desk_client.get("/events")
     read_stream(response, 1)  # connected, then never reads again
-    began = time.monotonic()
-    for n in range(5000):
-        svc.bus.publish("front-desk", "transcript", {"n": n})
-    assert time.monotonic() - began < 2.0
+    publisher = threading.Thread(target=lambda: [
+        svc.bus.publish("front-desk", "transcript", {"n": n}) for n in range(5000)], daemon=True)
+    publisher.start()
+    publisher.join(60)  # a publish that waited for the reader would never finish
+    assert not publisher.is_alive(), "publishing blocked on a stalled reader"
+    assert subscriptions[0].dropped > 0  # the reader's queue filled: its oldest were dropped
     response.close()  # the client goes: the subscription is released
     assert svc.bus.subscriber_count("front-desk") == 0
 

@@ -12,13 +12,11 @@ import time
 import xml.etree.ElementTree as ET
 
 import pytest
-import websocket
 from audio_fixtures import CALLER_WAV, RECEPTIONIST_WAV, read_mulaw_wav
-from conftest import LiveServer
+from conftest import running_app
 from twilio.request_validator import RequestValidator
-from twilio_helpers import TOKEN, ScriptedEngine, StreamClient
+from twilio_helpers import TOKEN, ScriptedEngine, StreamClient, close_code
 
-from voice import create_app
 from voice.events import CallStarted
 from voice.metrics import counters
 from voice.records import RecordStore
@@ -32,15 +30,8 @@ KEPT = ("status", "ended_at", "from", "to", "desk", "started_at")
 
 @pytest.fixture
 def stream_app(config, database_url):
-    app = create_app(config.replace(database_url=database_url), speech=ScriptedEngine())
-    yield app
-    services_of(app).calls.end_all("interrupted")
-
-
-@pytest.fixture
-def server(stream_app):
-    with LiveServer(stream_app) as live:
-        yield live
+    with running_app(config.replace(database_url=database_url), speech=ScriptedEngine()) as app:
+        yield app
 
 
 @pytest.fixture
@@ -54,15 +45,6 @@ def finished(stream_app, server) -> dict:
     call = services_of(stream_app).store.get_call(CALL)
     assert call["status"] == "completed" and len(call["follow_ups"]) == 1
     return call
-
-
-def close_code(client: StreamClient) -> int | None:
-    try:
-        opcode, data = client.ws.recv_data(control_frame=True)
-    except (websocket.WebSocketConnectionClosedException, OSError):
-        return None
-    assert opcode == websocket.ABNF.OPCODE_CLOSE
-    return int.from_bytes(data[:2], "big")
 
 
 def assert_unchanged(app, before: dict) -> None:

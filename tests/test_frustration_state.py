@@ -219,3 +219,27 @@ def test_calmed_caller_comes_down_step_by_step_not_at_once():
     steps = [LEVELS.index(a) - LEVELS.index(b) for a, b in zip(levels, levels[1:], strict=False)]
     assert max(steps) <= 1  # never more than one level down per caller turn
     assert not any(s.rising for s in states[2:])
+
+
+# -- rising against the caller's own per-call baseline (issue 12) -----------------------
+
+
+def test_long_calm_chat_with_a_moderately_negative_line_is_never_rising():
+    scores = [0.2, 0.35, 0.3, 0.45, 0.25, 0.4, 0.3, 0.55, 0.2, 0.35, 0.3, 0.45] * 2
+    _, states = _run([(f"chat {i}", s) for i, s in enumerate(scores)])
+    assert not any(s.rising for s in states)
+
+
+def test_caller_negative_from_the_start_is_not_rising_at_their_own_level():
+    # upset about their knee all along: once the baseline has two of their own turns
+    # (it starts from two pseudo-turns at the prior), a similar line is no rise
+    scores = [0.65, 0.7, 0.62, 0.68, 0.72, 0.66]
+    call, states = _run([(f"knee {i}", s) for i, s in enumerate(scores)])
+    assert not any(s.rising for s in states[2:])
+    assert call.caller_baseline() > 0.5
+
+
+def test_jump_far_above_the_callers_baseline_is_rising_on_that_turn():
+    scores = [0.1, 0.2, 0.15, 0.9]
+    _, states = _run([(f"line {i}", s) for i, s in enumerate(scores)])
+    assert [s.rising for s in states] == [False, False, False, True]

@@ -9,10 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from conftest import csrf_token_of, login
 from records_helpers import CALLS, run_call
-from sim_helpers import FakeScorer
 
-from voice import create_app
-from voice.config import Config
 from voice.records.audit import AuditLog, AuditTampering
 from voice.records.followups import FollowUpBook
 from voice.records.scope import may_see
@@ -23,16 +20,9 @@ OLD_START = "2026-11-20T15:00:00+00:00"  # a Friday two weeks before the others
 
 
 @pytest.fixture
-def app(database_url: str):  # noqa: ANN201
-    config = Config.for_testing(database_url=database_url, timezone="America/New_York")
-    application = create_app(config, scorer=FakeScorer())
-    yield application
-    application.extensions["voice"].calls.end_all("interrupted")
-
-
-@pytest.fixture
-def store(app):  # noqa: ANN001, ANN201
-    return app.extensions["voice"].store
+def app(records_app):  # noqa: ANN001, ANN201
+    """conftest's ``records_app``: each database, New York time, the keyword scorer."""
+    return records_app
 
 
 @pytest.fixture

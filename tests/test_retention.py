@@ -7,25 +7,22 @@ from datetime import UTC, datetime
 import pytest
 from click.testing import CliRunner
 from records_helpers import CALLS, run_call
-from sim_helpers import FakeScorer
 
-from voice import create_app
 from voice.cli import main
 from voice.config import Config, ConfigError
 from voice.records.audit import AuditLog
 from voice.records.retention import DailyPurge, parse_age, purge
 from voice.records.trends import follow_up_outcomes, tense_by_topic
+from voice.services import services_of
 
 NOW = datetime(2026, 12, 3, 18, 0, tzinfo=UTC)
 OLD = "2026-08-01T15:00:00+00:00"  # 124 days before NOW
 
 
 @pytest.fixture
-def app(database_url: str):  # noqa: ANN201
-    config = Config.for_testing(database_url=database_url, timezone="America/New_York")
-    application = create_app(config, scorer=FakeScorer())
-    yield application
-    application.extensions["voice"].calls.end_all("interrupted")
+def app(records_app):  # noqa: ANN001, ANN201
+    """conftest's ``records_app``: each database, New York time, the keyword scorer."""
+    return records_app
 
 
 @pytest.fixture
@@ -33,7 +30,7 @@ def store(app):  # noqa: ANN001, ANN201
     run_call(app, "CA-old", CALLS["billing"], start=OLD)
     run_call(app, "CA-new", CALLS["insurance"], number="+15550002222",
              start="2026-11-30T15:00:00+00:00")
-    return app.extensions["voice"].store
+    return services_of(app).store
 
 
 def test_purge_removes_what_identifies_and_keeps_the_counts(store) -> None:  # noqa: ANN001

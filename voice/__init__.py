@@ -67,6 +67,9 @@ def create_app(config: Config | None = None, **services_overrides: Any) -> Flask
         _start_demo(services)
     if not config.testing:
         services.calls.start_heartbeat()
+        from voice.metrics import GaugeRefresher
+
+        GaugeRefresher(services).start()
         atexit.register(services.close)
         from voice.records.retention import DailyPurge
 

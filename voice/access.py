@@ -24,7 +24,8 @@ def current_desks() -> frozenset[str] | None:
     return visible_desks(person) if person is not None else frozenset()
 
 
-def audit_view(action: str, call_sid: str | None = None, detail: dict | None = None) -> None:
+def audit_view(action: str, call_sid: str | None = None,
+               detail: dict[str, Any] | None = None) -> None:
     """Append an audit row for this request (who, when, which call, from where)."""
     person = getattr(g, "user", None)
     try:

@@ -16,9 +16,8 @@ import numpy as np
 import soxr
 from scipy.signal import resample_poly
 
-from voice.events import AudioFeatures, Word
+from voice.events import PHONE_RATE, AudioFeatures, Word
 
-PHONE_RATE = 8000
 SILENCE_DBFS = -120.0
 _MULAW_BIAS = 0x21  # 0x84 at 16-bit scale, 14-bit here
 _MULAW_CLIP = 8159
@@ -50,7 +49,8 @@ def mulaw_encode(pcm: np.ndarray) -> bytes:
     v = np.minimum(np.minimum(np.abs(v), _MULAW_CLIP) + _MULAW_BIAS, 0x1FFF)
     segment = _SEGMENT[(v >> 6) & 0xFF]
     mantissa = (v >> (segment + 1)) & 0x0F
-    return (((segment << 4) | mantissa) ^ mask).astype(np.uint8).tobytes()
+    encoded: bytes = (((segment << 4) | mantissa) ^ mask).astype(np.uint8).tobytes()
+    return encoded
 
 
 def resample(pcm: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
@@ -58,9 +58,10 @@ def resample(pcm: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     if from_rate == to_rate:
         return np.asarray(pcm).copy()
     g = gcd(from_rate, to_rate)
-    out = resample_poly(np.asarray(pcm, dtype=np.float32), to_rate // g, from_rate // g)
+    out: np.ndarray = resample_poly(np.asarray(pcm, dtype=np.float32), to_rate // g,
+                                    from_rate // g)
     if np.asarray(pcm).dtype == np.int16:
-        return np.clip(np.rint(out), -32768, 32767).astype(np.int16)
+        return np.asarray(np.clip(np.rint(out), -32768, 32767), dtype=np.int16)
     return out
 
 
@@ -85,7 +86,8 @@ class StreamResampler:
         pcm = np.ascontiguousarray(pcm, dtype=np.int16)
         if self._stream is None:
             return pcm
-        return self._stream.resample_chunk(pcm, last=last)
+        chunk: np.ndarray = self._stream.resample_chunk(pcm, last=last)
+        return chunk
 
 
 def rms_dbfs(pcm: np.ndarray) -> float:
@@ -142,7 +144,8 @@ def _best_lags(ac: np.ndarray, lo: int, hi: int) -> np.ndarray:
     mid = band[:, 1:-1]
     peak = (mid >= band[:, :-2]) & (mid >= band[:, 2:])
     good = peak & (mid >= 0.85 * mid.max(axis=1, keepdims=True))
-    return lo + np.where(good.any(axis=1), np.argmax(good, axis=1), np.argmax(mid, axis=1))
+    return np.asarray(lo + np.where(good.any(axis=1), np.argmax(good, axis=1),
+                                    np.argmax(mid, axis=1)))
 
 
 def _refine(ac: np.ndarray, lags: np.ndarray) -> np.ndarray:
@@ -151,7 +154,7 @@ def _refine(ac: np.ndarray, lags: np.ndarray) -> np.ndarray:
     a, b, c = ac[rows, lags - 1], ac[rows, lags], ac[rows, lags + 1]
     denom = a - 2 * b + c
     shift = np.where(np.abs(denom) > 1e-12, 0.5 * (a - c) / np.where(denom == 0, 1, denom), 0)
-    return lags + np.clip(shift, -0.5, 0.5)
+    return np.asarray(lags + np.clip(shift, -0.5, 0.5))
 
 
 def speech_rate_wps(words: Sequence[Word]) -> float | None:
@@ -272,7 +275,7 @@ class TrackAudio:
         mask = np.repeat(flags, self.FRAME)[offset:offset + pcm.size]
         if mask.size < pcm.size or not mask.any():
             return pcm
-        return pcm[mask]
+        return np.asarray(pcm[mask])
 
 
 def _silence_before(other: TrackAudio | None, t_start: float) -> float:

@@ -7,10 +7,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from voice.config import Config, ConfigError
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from voice.records import RecordStore
+    from voice.records.users import UserStore
 
 
 def _config(dotenv: bool = True) -> Config:
@@ -29,15 +36,15 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
-@click.option("--threads", default=32, show_default=True, type=int,
-              help="Threads for ordinary requests (streams have their own pool: "
-                   "VOICE_STREAM_THREADS).")
+@click.option("--threads", default=None, type=int,
+              help="Threads for ordinary requests (default VOICE_THREADS, 32; streams have "
+                   "their own pool: VOICE_STREAM_THREADS).")
 @click.option("--demo", is_flag=True, help="Also loop a demo call so the console shows activity.")
 @click.option("--dev", "dev_server", is_flag=True, help="Use Flask's development server.")
 @click.option("--insecure-dev", is_flag=True,
               help="Accept UNSIGNED Twilio requests while TWILIO_AUTH_TOKEN is unset "
                    "(local development only; same as VOICE_INSECURE_DEV=1).")
-def serve(host: str, port: int, threads: int, demo: bool, dev_server: bool,
+def serve(host: str, port: int, threads: int | None, demo: bool, dev_server: bool,
           insecure_dev: bool) -> None:
     """Run the service under gunicorn with the guarded thread worker (as the Procfile does)."""
     config = _config()
@@ -63,7 +70,7 @@ def serve(host: str, port: int, threads: int, demo: bool, dev_server: bool,
             for name, value in settings.items():
                 self.cfg.set(name, value)
 
-        def load(self):  # noqa: ANN202 - gunicorn's hook
+        def load(self) -> Flask:
             from voice import create_app
 
             return create_app(config)
@@ -148,7 +155,7 @@ def users() -> None:
     """People who log in to the console and review pages."""
 
 
-def _store(config: Config | None = None):  # noqa: ANN202 - a RecordStore
+def _store(config: Config | None = None) -> RecordStore:
     """The records store, migrated; an unreachable database is one clear error line."""
     from voice.records import DatabaseUnreachable, RecordStore
 
@@ -161,7 +168,7 @@ def _store(config: Config | None = None):  # noqa: ANN202 - a RecordStore
     return store
 
 
-def _users():  # noqa: ANN202 - a UserStore
+def _users() -> UserStore:
     return _store().users
 
 

@@ -197,6 +197,13 @@ class Config:
     session_hours: float = 12.0
     login_limit_user: str = "5 per minute;20 per hour"
     login_limit_address: str = "30 per 10 minutes"
+    metrics_token: str = ""
+    metrics_loopback: bool = True
+    heartbeat_s: float = 30.0
+    stale_call_s: float = 120.0
+    workers: int = 1
+    torch_threads: int = 1
+    threads: int = 32
     testing: bool = False
 
     def __post_init__(self) -> None:
@@ -223,6 +230,20 @@ class Config:
         if vosk_path and not Path(vosk_path).is_dir():
             raise ConfigError(f"VOSK_MODEL_PATH={vosk_path!r} is not a folder")
         public_url = _url(env, "VOICE_PUBLIC_URL", ("http", "https"))
+        redis_url = _url(env, "REDIS_URL", ("redis", "rediss", "unix"))
+        heartbeat_s = _number(env, "VOICE_HEARTBEAT_S", 30.0, 0.2, 3600.0)
+        stale_call_s = _number(env, "VOICE_STALE_CALL_S", 120.0, 1.0, 86400.0)
+        if stale_call_s < 2 * heartbeat_s:
+            raise ConfigError(f"VOICE_STALE_CALL_S={stale_call_s:g} must be at least twice "
+                              f"VOICE_HEARTBEAT_S={heartbeat_s:g}, or live calls of a healthy "
+                              "instance would be closed between two heartbeats")
+        workers = int(_number(env, "VOICE_WORKERS", 1, 1, 64))
+        if workers > 1 and not redis_url:
+            raise ConfigError(f"VOICE_WORKERS={workers} needs REDIS_URL: each worker is an "
+                              "instance, and instances reach each other over Redis")
+        if workers > 1 and not env.get("PROMETHEUS_MULTIPROC_DIR"):
+            raise ConfigError(f"VOICE_WORKERS={workers} needs PROMETHEUS_MULTIPROC_DIR (an "
+                              "empty folder) so /metrics adds up every worker's numbers")
         return cls(
             twilio_auth_token=_setting(env, "TWILIO_AUTH_TOKEN"),
             public_url=public_url.rstrip("/") if public_url else None,
@@ -232,7 +253,7 @@ class Config:
             models_dir=Path(env.get("VOICE_MODELS_DIR") or REPO_ROOT / "models"),
             prompts_dir=Path(env.get("VOICE_PROMPTS_DIR") or REPO_ROOT / "prompts"),
             database_url=_database_url(env),
-            redis_url=_url(env, "REDIS_URL", ("redis", "rediss", "unix")),
+            redis_url=redis_url,
             api_token=_setting(env, "VOICE_API_TOKEN"),
             secret_key=_setting(env, "VOICE_SECRET_KEY"),
             sentiment_model=_sentiment_model(env),
@@ -266,6 +287,13 @@ class Config:
             session_hours=_number(env, "VOICE_SESSION_HOURS", 12.0, 0.1, 24 * 31),
             login_limit_user=_rate(env, "VOICE_LOGIN_LIMIT_USER", "5 per minute;20 per hour"),
             login_limit_address=_rate(env, "VOICE_LOGIN_LIMIT_ADDRESS", "30 per 10 minutes"),
+            metrics_token=(env.get("VOICE_METRICS_TOKEN") or "").strip(),
+            metrics_loopback=_flag(env, "VOICE_METRICS_LOOPBACK", True),
+            heartbeat_s=heartbeat_s,
+            stale_call_s=stale_call_s,
+            workers=workers,
+            torch_threads=int(_number(env, "VOICE_TORCH_THREADS", 1, 1, 256)),
+            threads=int(_number(env, "VOICE_THREADS", 32, 2, 1024)),
         )
 
     @classmethod

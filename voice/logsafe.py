@@ -58,7 +58,7 @@ def install(level: str) -> None:
         root.addHandler(handler)
         root.setLevel(level)
         return
-    for handler in root.handlers:  # a plain stderr handler someone set up: make it safe
-        if type(handler) is logging.StreamHandler and not isinstance(handler.formatter,
-                                                                     SafeFormatter):
-            handler.setFormatter(SafeFormatter(FORMAT))
+    for existing in root.handlers:  # a plain stderr handler someone set up: make it safe
+        if type(existing) is logging.StreamHandler and not isinstance(existing.formatter,
+                                                                      SafeFormatter):
+            existing.setFormatter(SafeFormatter(FORMAT))

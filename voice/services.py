@@ -22,6 +22,7 @@ from flask import Flask, current_app
 from voice.bus import Bus, make_bus
 from voice.bus.publisher import QueuedPublisher
 from voice.calls import CallParts, CallRegistry
+from voice.calls.routing import CallRouter
 from voice.config import Config
 from voice.decoding import DecodingPool
 from voice.loading import Loaded, load_playbook, load_sentiment, load_speech
@@ -31,6 +32,7 @@ from voice.records.redact import Redactor
 
 if TYPE_CHECKING:
     from voice.coach import PlaybookWatcher
+    from voice.coach.playbook import Topic
     from voice.frustration import UtteranceScorer
     from voice.transcribe import SpeechEngine
 
@@ -49,6 +51,7 @@ class Services:
     writer: RecordWriter
     publisher: QueuedPublisher
     calls: CallRegistry
+    router: CallRouter
     instance_id: str
     speech: SpeechEngine | None = None
     speech_status: str = "not loaded"
@@ -59,6 +62,7 @@ class Services:
 
     def close(self) -> None:
         """Shutdown: end live calls, then save and publish what is still queued."""
+        self.router.stop()
         self.calls.stop_heartbeat()
         self.calls.end_all("interrupted")
         self.writer.close()
@@ -83,9 +87,9 @@ def _loaded(overrides: dict[str, Any], name: str, load: Any, config: Config) -> 
     return loaded
 
 
-def _topics_of(playbook: PlaybookWatcher | None) -> Callable[[], tuple]:
+def _topics_of(playbook: PlaybookWatcher | None) -> Callable[[], tuple[Topic, ...]]:
     """The playbook's current topics, read when a call's outcome is filed."""
-    def topics() -> tuple:
+    def topics() -> tuple[Topic, ...]:
         return tuple(playbook.current().topics) if playbook is not None else ()
 
     return topics
@@ -100,6 +104,9 @@ def build_services(config: Config, **overrides: Any) -> Services:
     store: RecordStore = overrides.pop("store", None) or RecordStore(config.database_url)
     store.migrate()
     bus: Bus = overrides.pop("bus", None) or make_bus(config.redis_url)
+    from voice.embedding import set_torch_threads
+
+    set_torch_threads(config.torch_threads)  # torch loads only for a torch scorer or training
     speech = _loaded(overrides, "speech", load_speech, config)
     scorer = _loaded(overrides, "scorer", load_sentiment, config)
     playbook = _loaded(overrides, "playbook", load_playbook, config)
@@ -126,13 +133,15 @@ def build_services(config: Config, **overrides: Any) -> Services:
         caller_history=lambda number, sid: store.caller_history(number, exclude_sid=sid),
         timezone=config.timezone,
     )
-    calls = CallRegistry(parts, store)
+    calls = CallRegistry(parts, store, heartbeat_s=config.heartbeat_s,
+                         stale_after_s=config.stale_call_s)
+    router = CallRouter(bus, calls, store, instance_id).start()
     interrupted = calls.close_calls_of_dead_instances()
     if interrupted:
         log.warning("closed %d call(s) left open by a crash: %s", len(interrupted), interrupted)
     return Services(
         config=config, store=store, bus=bus, writer=writer, publisher=publisher, calls=calls,
-        instance_id=instance_id,
+        router=router, instance_id=instance_id,
         speech=speech.value, speech_status=speech.status,
         scorer=scorer.value, scorer_status=scorer.status,
         playbook=playbook.value, playbook_status=playbook.status,

@@ -49,13 +49,22 @@ _STATUS_TEXT = {
 }
 
 
-def gunicorn_settings(config: Config, bind: str, threads: int) -> dict[str, Any]:
-    """The gunicorn settings ``voice serve`` runs with (the Procfile says the same)."""
+def gunicorn_settings(config: Config, bind: str, threads: int | None = None) -> dict[str, Any]:
+    """The gunicorn settings ``voice serve`` and the Procfile (``voice.gunicorn_conf``) run with.
+
+    One worker by default: decoding runs on OS threads that release the GIL, so
+    one process uses every core, and the speech model is loaded once.  With
+    ``VOICE_WORKERS`` > 1 each worker is an instance of its own (own model, own
+    calls, reached over Redis), and ``child_exit`` clears a dead worker's gauges.
+    """
+    from voice.metrics import worker_exited
+
     return {
         "bind": bind,
-        "workers": 1,
+        "workers": config.workers,
         "worker_class": WORKER_CLASS,
-        "threads": threads,
+        "threads": threads or config.threads,
+        "child_exit": lambda _arbiter, worker: worker_exited(worker.pid),
         "worker_connections": config.max_connections,
         "timeout": 120,
         "graceful_timeout": 30,
@@ -263,7 +272,7 @@ class GuardedThreadWorker(ThreadWorker):
             conn.voice_closed = True
         return result
 
-    def finish_request(self, conn: TConn, fs: futures.Future) -> None:
+    def finish_request(self, conn: TConn, fs: futures.Future[Any]) -> None:
         """Count the stream out; a kept-alive connection's next head is read off-thread."""
         if getattr(conn, "voice_stream", False):
             self.streams -= 1

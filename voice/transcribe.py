@@ -29,14 +29,14 @@ from typing import Any
 import numpy as np
 import vosk
 
-from voice.audio import PHONE_RATE, StreamResampler, TrackAudio
+from voice.audio import StreamResampler, TrackAudio
 from voice.decoding import DecodingPool, default_pool
-from voice.events import Speaker, Utterance, Word
+from voice.events import PHONE_RATE, SPEAKERS, Speaker, Utterance, Word
+from voice.metrics import observe_decode
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_RATE = 16000
-SPEAKERS: tuple[Speaker, Speaker] = ("caller", "receptionist")
 _ENGINES: dict[Path, SpeechEngine] = {}
 _ENGINES_LOCK = threading.Lock()
 
@@ -222,7 +222,8 @@ class TrackTranscriber:
         text = res.get("text", "").strip()
         return self._utterance(text, res.get("result", []), final=True) if text else []
 
-    def _utterance(self, text: str, raw_words: list[dict], final: bool) -> list[Utterance]:
+    def _utterance(self, text: str, raw_words: list[dict[str, Any]],
+                   final: bool) -> list[Utterance]:
         words = tuple(
             Word(text=w["word"], start=self._call_time(w["start"] - self._offset_s),
                  end=self._call_time(w["end"] - self._offset_s),
@@ -266,7 +267,7 @@ class TranscriptionWorker:
                  on_delay: Callable[[float, bool], None] | None = None) -> None:
         self.engine = engine
         self.call_sid = call_sid
-        self.on_utterance = on_utterance
+        self.on_utterance: Callable[[Utterance], None] | None = on_utterance  # None once closed
         self.batch_samples = int(batch_s * PHONE_RATE)
         self.end_silence_s = end_silence_s
         self.skip_silence = skip_silence
@@ -450,6 +451,8 @@ class TranscriptionWorker:
             u = replace(u, audio=self.tracks[u.speaker].features(
                 u.t_start, u.t_end, other=other, words=u.words))
             self._count("utterances")
+            if self.on_utterance is None:  # closed meanwhile: nobody listens any more
+                continue
             try:
                 self.on_utterance(u)
             except Exception:
@@ -458,8 +461,10 @@ class TranscriptionWorker:
 
     def _timed(self, began: float, audio_s: float) -> None:
         with self._lock:
-            self._stats["decode_seconds"] += time.perf_counter() - began
+            took = time.perf_counter() - began
+            self._stats["decode_seconds"] += took
             self._stats["audio_seconds"] += audio_s
+        observe_decode(audio_s, took)
 
     def _count(self, key: str, n: float = 1) -> None:
         with self._lock:

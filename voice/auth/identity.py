@@ -115,7 +115,8 @@ def still_valid(person: Person, login_at: float | None, desk: str | None = None)
 def current_person() -> Person | None:
     """The logged-in person, or None."""
     if current_user.is_authenticated:
-        return current_user._get_current_object()  # type: ignore[attr-defined, no-any-return]
+        person: Person = current_user._get_current_object()  # flask_login is untyped
+        return person
     return None
 
 

@@ -52,12 +52,12 @@ def check_call_action(person: Person, store: Any, call_sid: str) -> str:
     return str(desk)
 
 
-def may_read_call(person: Person, call: dict | None) -> bool:
+def may_read_call(person: Person, call: dict[str, Any] | None) -> bool:
     """Whether ``person`` may read this stored call (the API and review)."""
     return call is not None and person.sees_desk(call.get("desk") or "")
 
 
-def check_call_read(person: Person, call: dict | None, call_sid: str) -> dict:
+def check_call_read(person: Person, call: dict[str, Any] | None, call_sid: str) -> dict[str, Any]:
     """The stored call ``person`` may read: 404 unknown, 403 another desk's."""
     if call is None:
         abort(404, description=f"no call {call_sid}")

@@ -22,7 +22,7 @@ from voice.services import current_services
 
 
 def _config() -> Config:
-    return current_services().config  # type: ignore[no-any-return]
+    return current_services().config
 
 
 def username_key() -> str:

@@ -19,6 +19,7 @@ from wtforms.validators import DataRequired, Length
 from voice.auth import bp
 from voice.auth.identity import Person, current_person, stamp_login
 from voice.auth.throttle import throttled_login
+from voice.metrics import counters
 from voice.services import current_services
 
 
@@ -48,8 +49,10 @@ def login() -> Any:
     user = None
     if form.validate_on_submit():
         store = current_services().store
-        user = store.users.check_login(form.username.data.strip(), form.password.data)
+        user = store.users.check_login((form.username.data or "").strip(),
+                                       form.password.data or "")
     if user is None:
+        counters.incr("auth.logins_failed")
         return render_template("login.html", form=form, error="Wrong username or password."), 401
     session.clear()  # nothing from before the login survives it (session fixation)
     login_user(Person.of(user))

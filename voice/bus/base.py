@@ -36,10 +36,12 @@ class Subscription(Protocol):
         """Stop receiving and free resources."""
         ...
 
-    resumed: bool
-    """True when ``subscribe(after=...)`` knew that id and replayed everything after it;
-    False when there was no id, or it is unknown here (another process, older than the
-    kept history): the subscriber should start again from a snapshot."""
+    @property
+    def resumed(self) -> bool:
+        """True when ``subscribe(after=...)`` knew that id and replayed everything after it;
+        False when there was no id, or it is unknown here (another process, older than the
+        kept history): the subscriber should start again from a snapshot."""
+        ...
 
     @property
     def dropped(self) -> int:

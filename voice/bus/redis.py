@@ -69,27 +69,41 @@ def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+StreamEntry = tuple[bytes, dict[bytes, bytes]]
+
+
+def _entries(reply: Any) -> list[StreamEntry]:
+    """An XRANGE reply as this client gives it (no decode_responses): ``(id, fields)``.
+
+    redis-py types every reply as a union of what any command might answer; this is
+    where the shape XRANGE answers is stated once.
+    """
+    return list(reply or [])
+
+
 class RedisSubscription(MemorySubscription):
     """A pub/sub listener thread feeding a bounded queue."""
 
     def __init__(self, bus: RedisBus, desk: str, after: str | None, maxsize: int) -> None:
         super().__init__(bus, desk, maxsize)
-        self._pubsub = bus.client.pubsub(ignore_subscribe_messages=True)
+        self._pubsub = bus.client.pubsub(  # type: ignore[no-untyped-call]  # unannotated there
+            ignore_subscribe_messages=True)
         self._pubsub.subscribe(_channel(desk, bus.db))
         self._last: tuple[int, int] = (0, 0)
         self._stop = threading.Event()
         start = _id_key(after) if after else None
-        if start is not None:
+        if after and start is not None:
             self._replay(bus, desk, after, start)
         self._thread = threading.Thread(target=self._listen, name=f"redis-sub-{desk}", daemon=True)
         self._thread.start()
 
     def _replay(self, bus: RedisBus, desk: str, after: str, start: tuple[int, int]) -> None:
         try:
-            oldest = bus.client.xrange(_stream_key(desk), count=1)
+            oldest = _entries(bus.client.xrange(_stream_key(desk), count=1))
             self.resumed = bool(oldest) and (_id_key(_text(oldest[0][0])) or (0, 0)) <= start
             self._last = start
-            for entry_id, fields in bus.client.xrange(_stream_key(desk), min=f"({after}"):
+            replay = _entries(bus.client.xrange(_stream_key(desk), min=f"({after}"))
+            for entry_id, fields in replay:
                 seq = int(_text(fields.get(b"seq", b"0")) or 0)
                 self._deliver(_text(entry_id), seq, _text(fields[b"payload"]))
         except redis.RedisError as exc:
@@ -182,7 +196,7 @@ class RedisBus:
     def _unsubscribe(self, subscription: MemorySubscription) -> None:
         """Forget a closed subscription."""
         with self._lock:
-            self._subscriptions.discard(subscription)  # type: ignore[arg-type]
+            self._subscriptions.discard(subscription)
 
     def ping(self) -> bool:
         """Whether Redis answers."""

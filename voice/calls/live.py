@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,20 +28,21 @@ from voice.events import (
     CallEnded,
     CallEvent,
     CallStarted,
+    EndStatus,
     FrustrationState,
     Prompt,
     Speaker,
     Utterance,
     event_payload,
 )
-from voice.metrics import counters
+from voice.metrics import counters, observe_frustration_scoring, observe_prompt_latency
 from voice.records import CallRecorder, RecordWriter
 
 if TYPE_CHECKING:
-    from voice.coach import PlaybookWatcher, UnkeptPromise
+    from voice.coach import PlaybookWatcher, PromptEngine, UnkeptPromise
     from voice.decoding import DecodingPool
-    from voice.frustration import UtteranceScorer
-    from voice.transcribe import SpeechEngine
+    from voice.frustration import CallFrustration, UtteranceScorer
+    from voice.transcribe import SpeechEngine, TranscriptionWorker
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,7 @@ class CallParts:
     asr_partial_interval_s: float = 0.2
     asr_vad_gate: bool = True
     caller_history: Callable[[str, str], Mapping[str, Any]] | None = None  # (number, sid)
+    history_wait_s: float = 1.0  # a database that hangs never holds up a call's start
     timezone: str = "UTC"
 
 
@@ -111,23 +114,25 @@ class LiveCall:
         self._finished = False
         self.last_state: FrustrationState | None = None
         self.prompts: list[Prompt] = []
+        self.frustration: CallFrustration | None
+        self.coach: PromptEngine | None
         if previous is not None:  # a new stream for the same call: the call goes on
             self.last_state, self.prompts = previous.last_state, previous.prompts
             self.frustration, self.coach = previous.frustration, previous.coach
         else:
             self.frustration = self._make_frustration()
             self.coach = self._make_coach()
-        self.worker = None
+        self.worker: TranscriptionWorker | None = None
         self.listeners: list[Callable[[CallEvent], None]] = []
 
-    def _make_frustration(self) -> Any:
+    def _make_frustration(self) -> CallFrustration | None:
         if self.parts.scorer is None:
             return None
         from voice.frustration import CallFrustration
 
         return CallFrustration(self.call_sid, self.parts.scorer)
 
-    def _make_coach(self) -> Any:
+    def _make_coach(self) -> PromptEngine | None:
         if self.parts.playbook is None:
             return None
         from voice.coach import PromptEngine
@@ -142,14 +147,26 @@ class LiveCall:
             return None
         from voice.coach import unkept_promise
 
-        try:
-            history = lookup(number, self.call_sid)
-        except Exception as exc:  # the call goes on without history
+        read: list[Mapping[str, Any]] = []
+        failed: list[BaseException] = []
+
+        def read_history() -> None:
+            try:
+                read.append(lookup(number, self.call_sid))
+            except Exception as exc:  # the call goes on without history
+                failed.append(exc)
+
+        reader = threading.Thread(target=read_history, name=f"history-{self.call_sid}",
+                                  daemon=True)
+        reader.start()
+        reader.join(self.parts.history_wait_s)
+        if not read:
             counters.incr("calls.history_errors")
-            log.warning("call %s: caller history not read (%s)", self.call_sid,
-                        exc.__class__.__name__)
+            why = failed[0].__class__.__name__ if failed else (
+                f"no answer within {self.parts.history_wait_s:g} s")
+            log.warning("call %s: caller history not read (%s)", self.call_sid, why)
             return None
-        return unkept_promise(history, _started_at(self.started), self.parts.timezone)
+        return unkept_promise(read[0], _started_at(self.started), self.parts.timezone)
 
     @property
     def ended(self) -> bool:
@@ -233,7 +250,7 @@ class LiveCall:
             self._finished = True
         self._on_end(self)
 
-    def end(self, status: str = "completed") -> bool:
+    def end(self, status: EndStatus = "completed") -> bool:
         """Finish transcription, close the record, file the follow-up; idempotent."""
         with self._lock:
             if self._ended:
@@ -273,6 +290,7 @@ class LiveCall:
 
     def add_utterance(self, utterance: Utterance) -> None:
         """Run one utterance through frustration and the coach, publish and record."""
+        began = time.perf_counter()
         with self._lock:
             if self._finished or (self._ended and self.worker is None):
                 return
@@ -287,17 +305,21 @@ class LiveCall:
             for prompt in self._coach(utterance, state):
                 self.prompts.append(prompt)
                 self._publish(prompt)
+                observe_prompt_latency(time.perf_counter() - began)
                 self.recorder.prompt(prompt)
 
     def _score(self, utterance: Utterance) -> FrustrationState | None:
         if self.frustration is None or not utterance.text.strip():
             return None
+        began = time.perf_counter()
         try:
             return self.frustration.observe(utterance)
         except Exception:
             counters.incr("frustration.errors")
             log.exception("call %s: frustration stage failed", self.call_sid)
             return None
+        finally:
+            observe_frustration_scoring(time.perf_counter() - began)
 
     def _coach(self, utterance: Utterance, state: FrustrationState | None) -> list[Prompt]:
         if self.coach is None:
@@ -326,7 +348,8 @@ class LiveCall:
 
     def _summary(self) -> tuple[dict[str, Any], bool, tuple[str, ...]]:
         summary: dict[str, Any] = {}
-        flagged, reasons = False, ()
+        flagged = False
+        reasons: tuple[str, ...] = ()
         if self.frustration is not None:
             result = self.frustration.summary()
             summary["peak_score"] = result.peak_score

@@ -12,9 +12,10 @@ import logging
 import os
 import socket
 import threading
+from typing import Any
 
 from voice.calls.live import CallParts, LiveCall
-from voice.events import CallStarted
+from voice.events import CallStarted, EndStatus
 from voice.records import RecordStore
 
 log = logging.getLogger(__name__)
@@ -23,12 +24,12 @@ log = logging.getLogger(__name__)
 class CallRegistry:
     """The live calls of this process, by call sid, and their heartbeat."""
 
-    HEARTBEAT_S = 30.0
-    STALE_AFTER_S = 120.0
-
-    def __init__(self, parts: CallParts, store: RecordStore) -> None:
+    def __init__(self, parts: CallParts, store: RecordStore, heartbeat_s: float = 30.0,
+                 stale_after_s: float = 120.0) -> None:
         self.parts = parts
         self.store = store
+        self.heartbeat_s = heartbeat_s  # VOICE_HEARTBEAT_S
+        self.stale_after_s = stale_after_s  # VOICE_STALE_CALL_S
         self._calls: dict[str, LiveCall] = {}
         self._lock = threading.Lock()
         self._heartbeat_stop = threading.Event()
@@ -54,12 +55,12 @@ class CallRegistry:
         with self._lock:
             return self._calls.get(call_sid)
 
-    def end(self, call_sid: str, status: str) -> bool:
+    def end(self, call_sid: str, status: EndStatus) -> bool:
         """End a live call and wait for it; False when it is not live here."""
         call = self.get(call_sid)
         return call.end(status) if call else False
 
-    def end_soon(self, call_sid: str, status: str) -> bool:
+    def end_soon(self, call_sid: str, status: EndStatus) -> bool:
         """End a live call on a background thread (a webhook must answer at once)."""
         call = self.get(call_sid)
         if call is None or call.ended:
@@ -79,7 +80,7 @@ class CallRegistry:
         with self._lock:
             return list(self._calls.values())
 
-    def asr_lag(self) -> dict[str, dict]:
+    def asr_lag(self) -> dict[str, dict[str, Any]]:
         """Per live call: ASR lag (s), whether it is delayed, max lag, chunks in and dropped."""
         out = {}
         for call in self.live():
@@ -88,7 +89,7 @@ class CallRegistry:
                 out[call.call_sid] = status
         return out
 
-    def end_all(self, status: str = "interrupted") -> None:
+    def end_all(self, status: EndStatus = "interrupted") -> None:
         """End every live call (shutdown)."""
         for call in self.live():
             call.end(status)
@@ -100,7 +101,7 @@ class CallRegistry:
         store = self.store
         try:
             store.touch_calls([c.call_sid for c in self.live()])
-            closed = store.close_interrupted_calls(stale_after_s=self.STALE_AFTER_S)
+            closed = store.close_interrupted_calls(stale_after_s=self.stale_after_s)
         except Exception as exc:
             log.warning("call heartbeat skipped: %s", exc.__class__.__name__)
             return []
@@ -119,12 +120,12 @@ class CallRegistry:
             pid = rest.partition(":")[0]
             if owner_host == host and pid.isdigit() and not _process_alive(int(pid)):
                 dead.append(call_sid)
-        return self.store.close_interrupted_calls(self.STALE_AFTER_S, also=dead)
+        return self.store.close_interrupted_calls(self.stale_after_s, also=dead)
 
     def start_heartbeat(self) -> None:
-        """Renew heartbeats and sweep stale calls every ``HEARTBEAT_S`` seconds."""
+        """Renew heartbeats and sweep stale calls every ``heartbeat_s`` seconds."""
         def beat() -> None:
-            while not self._heartbeat_stop.wait(self.HEARTBEAT_S):
+            while not self._heartbeat_stop.wait(self.heartbeat_s):
                 self.heartbeat_once()
 
         self._heartbeat = threading.Thread(target=beat, name="call-heartbeat", daemon=True)

@@ -17,10 +17,7 @@ from dataclasses import dataclass, field
 
 from voice.coach.slots import Template
 from voice.coach.yamlnodes import YamlProblem
-from voice.events import Level
-
-KINDS = ("calm", "listen", "empathize", "confirm", "own", "next_step", "close", "coach")
-SPEAKERS = ("caller", "receptionist")
+from voice.events import CARD_KINDS, CardKind, Level, Speaker
 
 
 class PlaybookError(YamlProblem):
@@ -80,7 +77,7 @@ class Conditions:
     topic_known: bool | None = None
     name_known: bool | None = None
     name_unused_turns: int | None = None
-    speaker: str | None = None
+    speaker: Speaker | None = None
     said: tuple[re.Pattern[str], ...] = ()
     after: tuple[str, ...] = ()
     min_call_s: float | None = None
@@ -96,7 +93,7 @@ class PromptSpec:
     """
 
     id: str
-    kind: str
+    kind: CardKind
     text: Template
     why: str
     when: Conditions
@@ -154,6 +151,11 @@ class Playbook:
     pacing: Pacing = field(default_factory=Pacing)
     urgency: Urgency = field(default_factory=Urgency)
     files: tuple[str, ...] = ()
+    kind_titles: dict[CardKind, str] = field(default_factory=dict)
+
+    def kind_title(self, kind: CardKind) -> str:
+        """The title a card of this kind carries on the console (``kinds`` in the YAML)."""
+        return self.kind_titles.get(kind) or kind.replace("_", " ").capitalize()
 
     def stage_order(self, stage_id: str | None) -> int:
         """Position of a stage (stage-less prompts sort after all stages)."""
@@ -178,3 +180,9 @@ class Playbook:
         """What records and follow-ups say a call was about ("an insurance problem")."""
         topic = self.topic(topic_id)
         return topic.phrase if topic else default
+
+
+def card_titles(playbook: Playbook | None) -> dict[CardKind, str]:
+    """Each card kind's title for the pages (a default for every kind without a playbook)."""
+    book = playbook or Playbook(stages=(), topics=(), prompts=())
+    return {kind: book.kind_title(kind) for kind in CARD_KINDS}

@@ -15,8 +15,6 @@ from pathlib import Path
 import yaml
 
 from voice.coach.playbook import (
-    KINDS,
-    SPEAKERS,
     Conditions,
     Pacing,
     Playbook,
@@ -29,9 +27,9 @@ from voice.coach.playbook import (
 )
 from voice.coach.slots import TemplateError, parse_template
 from voice.coach.yamlnodes import MapNode, compose_file, node_line
-from voice.events import LEVELS, Level
+from voice.events import CARD_KINDS, LEVELS, SPEAKERS, CardKind, Level
 
-_SECTIONS = ("stages", "topics", "prompts", "pacing", "urgency")
+_SECTIONS = ("stages", "topics", "prompts", "pacing", "urgency", "kinds")
 _STAGE_KEYS = ("id", "title", "covered_by", "covered_when_name_used", "skippable")
 _TOPIC_KEYS = ("id", "label", "phrase", "keywords", "examples")
 _PROMPT_KEYS = tuple("id kind stage text why when priority done_when once_per_stage paced".split())
@@ -87,7 +85,7 @@ def _topic(m: MapNode) -> Topic:
 
 
 def _level(m: MapNode, key: str) -> Level | None:
-    return m.choice(key, LEVELS)  # type: ignore[return-value]
+    return m.choice(key, LEVELS)
 
 
 def _conditions(m: MapNode) -> Conditions:
@@ -122,7 +120,7 @@ def _prompt(m: MapNode) -> PromptSpec:
         raise m.fail("when", "'said' needs 'speaker' (whose words to match)")
     return PromptSpec(
         id=_ident(m),
-        kind=m.choice("kind", KINDS, required=True) or "",
+        kind=m.one_of("kind", CARD_KINDS),
         text=template,
         why=m.text("why") or "",
         when=when,
@@ -158,6 +156,15 @@ def _pacing(m: MapNode) -> Pacing:
     )
 
 
+def _kind_titles(m: MapNode) -> dict[CardKind, str]:
+    """``kinds``: a title for every card kind (``events.CARD_KINDS``), no others."""
+    m.only(CARD_KINDS)
+    missing = [kind for kind in CARD_KINDS if kind not in m.items]
+    if missing:
+        raise m.fail(None, f"'kinds' needs a title for {', '.join(missing)}")
+    return {kind: m.text(kind) or kind for kind in CARD_KINDS}
+
+
 def _urgency(m: MapNode) -> Urgency:
     m.only(_URGENCY_KEYS)
     base = Urgency()
@@ -185,6 +192,7 @@ class _Parts:
     prompts: list[PromptSpec] = field(default_factory=list)
     pacing: Pacing | None = None
     urgency: Urgency | None = None
+    kind_titles: dict[CardKind, str] | None = None
     refs: list[tuple[str, int, str, str]] = field(default_factory=list)  # file, line, kind, id
 
 
@@ -207,6 +215,7 @@ def load_playbook(folder: str | Path) -> Playbook:
         pacing=parts.pacing or Pacing(),
         urgency=parts.urgency or _default_urgency(parts),
         files=tuple(str(p) for p in files),
+        kind_titles=parts.kind_titles or {},
     )
 
 
@@ -233,6 +242,11 @@ def _read_file(path: Path, parts: _Parts) -> None:
 
 
 def _read_section(key: str, node: yaml.Node, file: str, parts: _Parts) -> None:
+    if key == "kinds":
+        if parts.kind_titles is not None:
+            raise PlaybookError(file, node_line(node), "'kinds' is set in more than one file")
+        parts.kind_titles = _kind_titles(_map(node, file, "kinds"))
+        return
     if key in ("pacing", "urgency"):
         if getattr(parts, key) is not None:
             raise PlaybookError(file, node_line(node), f"'{key}' is set in more than one file")

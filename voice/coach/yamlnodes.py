@@ -9,8 +9,11 @@ regex patterns) whose errors say file, line and what is wrong, raised as any
 from __future__ import annotations
 
 import re
+from typing import TypeVar
 
 import yaml
+
+Choice = TypeVar("Choice", bound=str)
 
 
 class YamlProblem(Exception):
@@ -111,11 +114,22 @@ class MapNode:
             raise self.fail(key, f"'{key}' must be {what}")
         return value
 
-    def choice(self, key: str, options: tuple[str, ...], required: bool = False) -> str | None:
-        """A text that must be one of ``options``."""
+    def choice(self, key: str, options: tuple[Choice, ...],
+               required: bool = False) -> Choice | None:
+        """A text that must be one of ``options`` (returned as that option, so typed)."""
         value = self.text(key, required)
-        if value is not None and value not in options:
-            raise self.fail(key, f"'{key}' is '{value}'; expected one of {', '.join(options)}")
+        if value is None:
+            return None
+        for option in options:
+            if value == option:
+                return option
+        raise self.fail(key, f"'{key}' is '{value}'; expected one of {', '.join(options)}")
+
+    def one_of(self, key: str, options: tuple[Choice, ...]) -> Choice:
+        """A required text that must be one of ``options``."""
+        value = self.choice(key, options, required=True)
+        if value is None:  # choice(required=True) raises first; this narrows the type
+            raise self.fail(None, f"missing '{key}'")
         return value
 
     def texts(self, key: str) -> tuple[tuple[str, int], ...]:

@@ -4,7 +4,8 @@
 calm → escalating meter, the last transcript lines, prompt cards);
 ``GET /events`` feeds it over Server-Sent Events (see ``sse``); ``POST
 /console/calls/<call_sid>/prompts/<prompt_id>`` records Done / Dismiss on the
-call record and tells the desk's other consoles; ``GET /console/session`` says
+call record, tells the call's coach (over the bus when another instance runs
+the call) and the desk's other consoles; ``GET /console/session`` says
 whether the login is still good (the page asks before it reconnects).
 
 Only the page redirects a stranger to the login form: the stream and the JSON
@@ -39,9 +40,11 @@ from voice.access import audit_view
 from voice.auth import json_login_required, login_required
 from voice.auth.identity import LOGIN_AT, still_valid
 from voice.auth.scope import check_call_action, page_desk
+from voice.console.facts import FACTS_ELEMENT_ID, page_facts
 from voice.console.live_views import LiveViews
 from voice.console.quota import StreamQuota
 from voice.console.sse import ClosingOnce, desk_snapshot, event_stream
+from voice.events import PromptUpdate, event_payload
 from voice.records.store import PROMPT_ACTIONS, RecordError
 from voice.services import current_services
 
@@ -73,8 +76,10 @@ def _desk() -> str:
 @bp.get("/console")
 @login_required("receptionist")
 def index() -> str:
-    """The receptionist's screen for one desk."""
-    return render_template("console.html", desk=_desk())
+    """The receptionist's screen for one desk (its constants come from ``facts``)."""
+    watcher = current_services().playbook
+    facts = page_facts(watcher.current() if watcher is not None else None)
+    return render_template("console.html", desk=_desk(), facts=facts, facts_id=FACTS_ELEMENT_ID)
 
 
 @bp.get("/console/session")
@@ -113,7 +118,7 @@ def events() -> Response:
     def allowed() -> bool:
         return still_valid(person, login_at, desk)
 
-    def snapshot() -> dict:
+    def snapshot() -> dict[str, Any]:
         return desk_snapshot(svc.store, desk)
 
     viewed = _view_auditor(person.username, desk)
@@ -177,9 +182,11 @@ def act_on_prompt(call_sid: str, prompt_id: str) -> Any:
     live = svc.calls.get(call_sid)
     if live is not None:
         live.acknowledge_prompt(prompt_id, action)
-    update = {"call_sid": call_sid, "id": prompt_id, "status": action, "by": g.user.username}
+    else:  # the call may be live on another instance: its coach must hear it too
+        svc.router.prompt_action_elsewhere(call_sid, prompt_id, action, g.user.username)
+    kind, update = event_payload(PromptUpdate(call_sid, prompt_id, action, g.user.username))
     try:
-        svc.bus.publish(desk, "prompt_update", update)
+        svc.bus.publish(desk, kind, update)
     except Exception as exc:  # the record is written; other consoles catch up on reload
         log.warning("call %s: could not announce prompt %s update: %s", call_sid, prompt_id, exc)
     return jsonify(call_sid=call_sid, prompt=prompt)

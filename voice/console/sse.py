@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from voice.bus import BusMessage, Subscription
+from voice.events import CallStarted, FrustrationState, Prompt, Utterance, Word
 from voice.metrics import counters
 
 TRANSCRIPT_LINES = 6
@@ -41,25 +42,45 @@ def sse_bus_message(message: BusMessage) -> str:
     return sse_message(message.type, message.data, id=message.id)
 
 
-def live_call_view(call: dict) -> dict:
-    """What a console needs to draw a call it joins mid-way, from its record."""
+def live_call_view(call: dict[str, Any]) -> dict[str, Any]:
+    """What a console needs to draw a call it joins mid-way, from its record.
+
+    The call itself, its last frustration reading, its last transcript lines and its
+    open cards, each in the shape the live event carries (``to_wire()`` of the event
+    rebuilt from the record), so the page reads one set of names.
+    """
+    sid = call["call_sid"]
+    started = CallStarted(sid, call.get("from") or "", call.get("to") or "",
+                          call.get("desk") or "", call.get("started_at") or "",
+                          bool(call.get("simulated")), bool(call.get("transcribed", True)))
     curve = call.get("frustration") or []
     finals = [u for u in call.get("utterances") or [] if u.get("final", True)]
-    return {
-        "call_sid": call["call_sid"],
-        "from": call.get("from") or "",
-        "started_at": call.get("started_at"),
-        "simulated": bool(call.get("simulated")),
-        "frustration": curve[-1] if curve else None,
-        "transcript": [
-            {k: u[k] for k in ("speaker", "text", "t_start", "t_end", "final")}
-            for u in finals[-TRANSCRIPT_LINES:]
-        ],
-        "prompts": [p for p in call.get("prompts") or [] if p.get("status") == "shown"],
+    return started.to_wire() | {
+        "frustration": _reading(sid, curve[-1]).to_wire() if curve else None,
+        "transcript": [_line(sid, u).to_wire() for u in finals[-TRANSCRIPT_LINES:]],
+        "prompts": [_card(sid, p).to_wire() for p in call.get("prompts") or []
+                    if p.get("status") == "shown"],
     }
 
 
-def desk_snapshot(store: Any, desk: str) -> dict:
+def _reading(call_sid: str, point: dict[str, Any]) -> FrustrationState:
+    return FrustrationState(call_sid, point["score"], point["level"], point["trend"],
+                            point["rising"], tuple(point.get("reasons") or ()), point["t"],
+                            point.get("utterance_score"))
+
+
+def _line(call_sid: str, u: dict[str, Any]) -> Utterance:
+    words = tuple(Word(w["text"], w["start"], w["end"], w.get("conf", 1.0))
+                  for w in u.get("words") or ())
+    return Utterance(call_sid, u["speaker"], u["text"], u["t_start"], u["t_end"],
+                     bool(u.get("final", True)), words)
+
+
+def _card(call_sid: str, p: dict[str, Any]) -> Prompt:
+    return Prompt(call_sid, p["id"], p["kind"], p["text"], p.get("why") or "", p.get("t") or 0.0)
+
+
+def desk_snapshot(store: Any, desk: str) -> dict[str, Any]:
     """The desk's live calls as one ``snapshot`` payload."""
     calls = []
     for summary in store.list_calls(status="live", limit=50):
@@ -72,7 +93,7 @@ def desk_snapshot(store: Any, desk: str) -> dict:
     return {"desk": desk, "calls": calls}
 
 
-def _snapshot_calls(payload: dict) -> list[str]:
+def _snapshot_calls(payload: dict[str, Any]) -> list[str]:
     return [str(c.get("call_sid") or "") for c in payload.get("calls") or []]
 
 
@@ -120,7 +141,7 @@ class ClosingOnce:
 
 def event_stream(
     subscription: Subscription,
-    snapshot: Callable[[], dict] | None,
+    snapshot: Callable[[], dict[str, Any]] | None,
     heartbeat_s: float = 15.0,
     poll_s: float = 1.0,
     send_snapshot: bool = True,

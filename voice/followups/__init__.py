@@ -53,7 +53,7 @@ def _note(existing: str, text: str) -> str:
     return f"{existing.rstrip()}\n{entry}" if existing.strip() else entry
 
 
-def change_from_form(op: str, item: dict, form: Any) -> dict[str, Any] | None:
+def change_from_form(op: str, item: dict[str, Any], form: Any) -> dict[str, Any] | None:
     """The store change a follow-up form asks for (None: nothing to do)."""
     note = (form.get("note") or "").strip()
     change: dict[str, Any] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import click
 
@@ -126,7 +126,7 @@ def train_command(data_dir: Path | None, cache: Path, models_dir: Path | None,
         raise click.ClickException(f"no GoEmotions data under {data} (give --data-dir)")
     cfg = FineTuneConfig(max_minutes=max_minutes, epochs=epochs, threads=threads)
 
-    def bar(total: int, done: int) -> tqdm:
+    def bar(total: int, done: int) -> tqdm[Any]:
         return tqdm(total=total, initial=done, desc="fine-tune", unit="batch")
 
     card = run_training(data, cache, models_dir or repo_models_dir(), cfg, bar,

@@ -17,11 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from voice.events import Speaker, Utterance
+from voice.events import Speaker, Utterance, is_speaker
 from voice.frustration.model import UtteranceScorer
 from voice.frustration.state import CallFrustration, Tuning
 
-SPEAKERS: tuple[Speaker, ...] = ("caller", "receptionist")
 TURN_SECONDS = 4.0  # synthetic spacing of turns, so states carry increasing times
 
 
@@ -66,7 +65,7 @@ def _parse_turn(index: int, turn: Any) -> Turn:
     if not isinstance(turn, dict):
         raise ValueError(f"turn {index}: expected an object")
     speaker = turn.get("speaker")
-    if speaker not in SPEAKERS:
+    if not is_speaker(speaker):
         raise ValueError(f"turn {index}: 'speaker' must be 'caller' or 'receptionist'")
     text = turn.get("text")
     if not isinstance(text, str):

@@ -86,6 +86,7 @@ class EvalReport:
     turns_frustrated: int
     turned: int  # conversations that start calm and turn frustrated
     caught: int
+    caught_rising: int  # of ``caught``, those where ``rising`` itself fired in the window
     calm: int
     calm_ever_upset: int
     calm_ever_rising: int
@@ -95,6 +96,11 @@ class EvalReport:
     def caught_share(self) -> float:
         """Share of the conversations that turn frustrated caught within one caller turn."""
         return self.caught / self.turned if self.turned else float("nan")
+
+    @property
+    def caught_rising_share(self) -> float:
+        """Share of the conversations that turn frustrated where ``rising`` fired in time."""
+        return self.caught_rising / self.turned if self.turned else float("nan")
 
     @property
     def calm_upset_share(self) -> float:
@@ -110,6 +116,7 @@ class EvalReport:
         """Counts and shares, rounded, for JSON."""
         return {**asdict(self), "turn_auc": round(self.turn_auc, 4),
                 "caught_share": round(self.caught_share, 4),
+                "caught_rising_share": round(self.caught_rising_share, 4),
                 "calm_upset_share": round(self.calm_upset_share, 4),
                 "calm_rising_share": round(self.calm_rising_share, 4)}
 
@@ -122,6 +129,8 @@ class EvalReport:
             f"  per-turn AUC                         {self.turn_auc:.3f}",
             f"  turned frustrated, caught in 1 turn  {self.caught}/{self.turned} "
             f"({self.caught_share:.1%})",
+            f"  turned frustrated, rising in time    {self.caught_rising}/{self.turned} "
+            f"({self.caught_rising_share:.1%})",
             f"  calm, ever upset                     {self.calm_ever_upset}/{self.calm} "
             f"({self.calm_upset_share:.1%})",
             f"  calm, ever rising                    {self.calm_ever_rising}/{self.calm} "
@@ -133,12 +142,21 @@ def _alarm(turn: dict[str, Any]) -> bool:
     return turn["level"] in UPSET or bool(turn["rising"])
 
 
-def caught(item: LabelledDialogue, out: Sequence[dict[str, Any]]) -> bool:
-    """Upset, escalating or rising on the first frustrated caller turn or the next one."""
+def _window(item: LabelledDialogue) -> list[int]:
+    """The first frustrated caller turn and the next caller turn."""
     callers = [i for i, t in enumerate(item.dialogue.turns) if t.speaker == "caller"]
     first = next(i for i, lab in item.caller_labels() if lab)
-    window = [first, *[i for i in callers if i > first][:1]]
-    return any(_alarm(out[i]) for i in window)
+    return [first, *[i for i in callers if i > first][:1]]
+
+
+def caught(item: LabelledDialogue, out: Sequence[dict[str, Any]]) -> bool:
+    """Upset, escalating or rising on the first frustrated caller turn or the next one."""
+    return any(_alarm(out[i]) for i in _window(item))
+
+
+def rising_in_time(item: LabelledDialogue, out: Sequence[dict[str, Any]]) -> bool:
+    """``rising`` on the first frustrated caller turn or the next one."""
+    return any(bool(out[i]["rising"]) for i in _window(item))
 
 
 def evaluate(items: Sequence[LabelledDialogue], scorer: UtteranceScorer,
@@ -149,7 +167,8 @@ def evaluate(items: Sequence[LabelledDialogue], scorer: UtteranceScorer,
                      if t.speaker == "caller" and t.text.strip()])
     ys: list[float] = []
     ps: list[float] = []
-    counts = {"turned": 0, "caught": 0, "calm": 0, "upset": 0, "rising": 0, "starts": 0}
+    counts = {"turned": 0, "caught": 0, "caught_rising": 0, "calm": 0, "upset": 0,
+              "rising": 0, "starts": 0}
     for item in items:
         out = score_dialogue(item.dialogue, cached, tuning)["turns"]
         for i, lab in item.caller_labels():
@@ -160,6 +179,7 @@ def evaluate(items: Sequence[LabelledDialogue], scorer: UtteranceScorer,
         if kind == "turns":
             counts["turned"] += 1
             counts["caught"] += caught(item, out)
+            counts["caught_rising"] += rising_in_time(item, out)
         elif kind == "calm":
             callers = [out[i] for i, _ in item.caller_labels()]
             counts["calm"] += 1
@@ -171,6 +191,7 @@ def evaluate(items: Sequence[LabelledDialogue], scorer: UtteranceScorer,
     return EvalReport(
         dialogues=len(items), turn_auc=roc_auc(y, np.array(ps)) if ys else float("nan"),
         turns_labelled=len(ys), turns_frustrated=int(y.sum()) if ys else 0,
-        turned=counts["turned"], caught=counts["caught"], calm=counts["calm"],
+        turned=counts["turned"], caught=counts["caught"],
+        caught_rising=counts["caught_rising"], calm=counts["calm"],
         calm_ever_upset=counts["upset"], calm_ever_rising=counts["rising"],
         starts_frustrated=counts["starts"])

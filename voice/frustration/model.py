@@ -101,7 +101,7 @@ class Head:
 
 def save_head(path: Path, head: Head) -> None:
     """Write ``head`` as ``.npz`` (weights) plus the metadata JSON beside it."""
-    arrays: dict[str, np.ndarray] = {}
+    arrays: dict[str, Any] = {}  # savez(**arrays): its stub types the keywords as allow_pickle
     for i, (w, b) in enumerate(head.layers):
         arrays[f"w{i}"] = w.astype(np.float32)
         arrays[f"b{i}"] = b.astype(np.float32)

@@ -28,7 +28,7 @@ def combine(logits: np.ndarray, outputs: Sequence[str], formula: Sequence[str]) 
     """Raw frustration from output logits: one output's sigmoid, or a noisy-OR of several."""
     idx = [list(outputs).index(name) for name in formula]
     probs = sigmoid(logits[:, idx])
-    return 1.0 - np.prod(1.0 - probs, axis=1)
+    return np.asarray(1.0 - np.prod(1.0 - probs, axis=1))
 
 
 class FineTunedScorer:

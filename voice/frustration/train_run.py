@@ -48,7 +48,7 @@ Progress = Callable[[str], None]
 
 def meld_caller_turns(data_dir: Path, splits: tuple[str, ...]) -> Labelled:
     """MELD caller turns with their frustrated label, from the given MELD splits."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for d in read_jsonl(data_dir / "dialogues" / "meld" / "meld.jsonl"):
         if d["id"].split("/")[1] not in splits:
             continue

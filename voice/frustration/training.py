@@ -66,14 +66,17 @@ def text_digest(texts: list[str], extra: str = "") -> str:
 
 
 def frozen_embeddings(texts: list[str], cache: Path, tag: str) -> np.ndarray:
-    """Frozen MiniLM embeddings of ``texts``, cached by tag and content hash."""
-    path = cache / f"frozen-{tag}-{text_digest(texts)}.npy"
-    if path.exists():
-        return np.load(path)
+    """Frozen MiniLM embeddings of ``texts`` (the shared encoder as served), cached by tag,
+    the encoder's own tag and content hash."""
     from voice.embedding import load_encoder
 
+    encoder = load_encoder()
+    path = cache / f"frozen-{tag}-{encoder.tag}-{text_digest(texts)}.npy"
+    if path.exists():
+        cached: np.ndarray = np.load(path)
+        return cached
     cache.mkdir(parents=True, exist_ok=True)
-    arr = load_encoder().encode(texts, batch_size=128)
+    arr = encoder.encode(texts, batch_size=128)
     np.save(path, arr)
     return arr
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 
 from voice.records.database import Database, RecordError, clip
@@ -15,7 +17,8 @@ PROMPT_ACTIONS = ("done", "dismissed")
 class Actions(Database):
     """Prompt-card actions and follow-up edits, each stamped with who and when."""
 
-    def act_on_prompt(self, call_sid: str, prompt_id: str, action: str, user: str) -> dict:
+    def act_on_prompt(self, call_sid: str, prompt_id: str, action: str,
+                      user: str) -> dict[str, Any]:
         """Record that a prompt card was ticked done or dismissed."""
         if action not in PROMPT_ACTIONS:
             raise RecordError(f"action must be one of {', '.join(PROMPT_ACTIONS)}")
@@ -40,7 +43,7 @@ class Actions(Database):
         assignee: str | None = None,
         status: str | None = None,
         note: str | None = None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Reassign, annotate, start, finish or re-open a follow-up item."""
         if status is not None and status not in FOLLOW_UP_STATUSES:
             raise RecordError(f"status must be one of {', '.join(FOLLOW_UP_STATUSES)}")

@@ -32,7 +32,7 @@ def _append_only(session: Session, _context: Any, _instances: Any) -> None:
             raise AuditTampering("the audit log is append-only")
 
 
-def audit_dict(entry: AuditEntry) -> dict:
+def audit_dict(entry: AuditEntry) -> dict[str, Any]:
     """One audit row as JSON."""
     return {
         "id": entry.id, "at": iso(entry.at), "user": entry.username, "role": entry.role,
@@ -48,7 +48,7 @@ class AuditLog:
         self.store = store
 
     def record(self, *, user: str, role: str, action: str, call_sid: str | None = None,
-               path: str = "", remote_addr: str = "", detail: dict | None = None) -> None:
+               path: str = "", remote_addr: str = "", detail: dict[str, Any] | None = None) -> None:
         """Append one row."""
         if action not in ACTIONS:
             raise ValueError(f"unknown audit action {action!r}")
@@ -58,7 +58,8 @@ class AuditLog:
                              remote_addr=remote_addr[:64], detail=detail or {}))
 
     def entries(self, *, user: str | None = None, call_sid: str | None = None,
-                since: datetime | None = None, limit: int = 200, offset: int = 0) -> list[dict]:
+                since: datetime | None = None, limit: int = 200,
+                offset: int = 0) -> list[dict[str, Any]]:
         """Rows newest first, optionally for one user and/or one call."""
         query = select(AuditEntry)
         if user:

@@ -24,7 +24,7 @@ class CallReads(Database):
             row = s.execute(select(Call.desk, Call.status).where(Call.call_sid == call_sid)).first()
             return (row[0], row[1]) if row else None
 
-    def get_call(self, call_sid: str) -> dict | None:
+    def get_call(self, call_sid: str) -> dict[str, Any] | None:
         """The whole record of one call, or None."""
         with self.session() as s:
             call = s.scalar(
@@ -44,14 +44,14 @@ class CallReads(Database):
                                              exclude_sid=call.call_sid)
             return data
 
-    def get_call_brief(self, call_sid: str) -> dict | None:
+    def get_call_brief(self, call_sid: str) -> dict[str, Any] | None:
         """A call without its transcript (for desk checks and history), or None."""
         with self.session() as s:
             call = s.scalar(select(Call).where(Call.call_sid == call_sid)
                             .options(selectinload(Call.follow_ups)))
             return call_dict(call, detail=False) if call else None
 
-    def caller_history(self, from_number: str, exclude_sid: str | None = None) -> dict:
+    def caller_history(self, from_number: str, exclude_sid: str | None = None) -> dict[str, Any]:
         """A caller number's previous calls and open follow-ups (see ``history``)."""
         with self.session() as s:
             return caller_history(s, from_number, exclude_sid=exclude_sid)
@@ -64,7 +64,7 @@ class CallReads(Database):
         desks: Collection[str] | None = None,
         limit: int = 100,
         offset: int = 0,
-    ) -> list[dict]:
+    ) -> list[dict[str, Any]]:
         """Calls newest first, optionally only flagged ones, one status or some desks."""
         query = select(Call).options(selectinload(Call.follow_ups))
         if desks is not None:
@@ -77,7 +77,7 @@ class CallReads(Database):
         with self.session() as s:
             return [call_dict(c, detail=False) for c in s.scalars(query)]
 
-    def topic_trends(self, weeks: int = 8, now: datetime | None = None) -> list[dict]:
+    def topic_trends(self, weeks: int = 8, now: datetime | None = None) -> list[dict[str, Any]]:
         """Count of calls (and flagged calls) per topic per ISO week, newest week last."""
         since = (now or utcnow()) - timedelta(weeks=weeks)
         with self.session() as s:

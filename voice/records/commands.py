@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import getpass
 import json
+from typing import TYPE_CHECKING
 
 import click
 
+if TYPE_CHECKING:
+    from voice.records import RecordStore
 
-def _store():  # noqa: ANN202 - a RecordStore
+
+def _store() -> RecordStore:
     from voice.cli import _store as open_store
 
     return open_store()

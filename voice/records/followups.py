@@ -68,7 +68,7 @@ class FollowUpBook:
 
     def items(self, *, desks: frozenset[str] | None, view: str = "open",
               owner: str | None = None, now: datetime | None = None,
-              limit: int = 500) -> list[dict]:
+              limit: int = 500) -> list[dict[str, Any]]:
         """Items with their call, soonest due first (no due date last)."""
         if view not in VIEWS:
             raise ValueError(f"view must be one of {', '.join(VIEWS)}")
@@ -81,14 +81,15 @@ class FollowUpBook:
         with self.store.session() as s:
             return [self._with_call(f, now) for f in s.scalars(query)]
 
-    def _with_call(self, f: FollowUp, now: datetime) -> dict:
+    def _with_call(self, f: FollowUp, now: datetime) -> dict[str, Any]:
         data = follow_up_dict(f, now)
         data.update(call_sid=f.call.call_sid, desk=f.call.desk, caller_name=f.call.caller_name,
                     from_number=f.call.from_number, call_started_at=iso(f.call.started_at),
                     topic=f.call.topic)
         return data
 
-    def counts(self, *, desks: frozenset[str] | None, now: datetime | None = None) -> dict:
+    def counts(self, *, desks: frozenset[str] | None,
+               now: datetime | None = None) -> dict[str, Any]:
         """``{"due_today", "overdue", "open"}`` for the console's badge and the page."""
         now = now or datetime.now(UTC)
         out = {}
@@ -98,14 +99,14 @@ class FollowUpBook:
                 out[key] = int(s.scalar(query) or 0)
         return out
 
-    def owners(self, *, desks: frozenset[str] | None) -> list[dict]:
+    def owners(self, *, desks: frozenset[str] | None) -> list[dict[str, Any]]:
         """Open items per owner."""
         query = self._scoped(select(FollowUp.assignee, func.count(FollowUp.id)), desks).where(
             FollowUp.status != "done").group_by(FollowUp.assignee).order_by(FollowUp.assignee)
         with self.store.session() as s:
             return [{"owner": o or "(nobody)", "open": n} for o, n in s.execute(query)]
 
-    def get(self, follow_up_id: int, desks: frozenset[str] | None) -> dict:
+    def get(self, follow_up_id: int, desks: frozenset[str] | None) -> dict[str, Any]:
         """One item, if this person may see it."""
         with self.store.session() as s:
             item = s.get(FollowUp, follow_up_id)
@@ -113,10 +114,12 @@ class FollowUpBook:
                 raise FollowUpNotFound(f"no follow-up {follow_up_id}")
             return self._with_call(item, datetime.now(UTC))
 
-    def update(self, follow_up_id: int, desks: frozenset[str] | None, **change: Any) -> dict:
+    def update(self, follow_up_id: int, desks: frozenset[str] | None,
+               **change: Any) -> dict[str, Any]:
         """Reassign, annotate or change the status of one item this person may see."""
         self.get(follow_up_id, desks)
-        return self.store.update_follow_up(follow_up_id, **change)
+        updated: dict[str, Any] = self.store.update_follow_up(follow_up_id, **change)
+        return updated
 
 
 def on_time_filter() -> Any:

@@ -7,6 +7,7 @@ JSON carries it as ``history``.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -18,7 +19,7 @@ PREVIOUS_CALLS = 5
 
 
 def caller_history(s: Session, from_number: str, *, before: datetime | None = None,
-                   exclude_sid: str | None = None) -> dict:
+                   exclude_sid: str | None = None) -> dict[str, Any]:
     """``{"previous_calls": [...], "open_follow_ups": [...]}`` for one caller number."""
     if not from_number:
         return {"previous_calls": [], "open_follow_ups": []}

@@ -31,9 +31,20 @@ NO_DUE = "no due date was said"
 class TopicLike(Protocol):
     """What the outcome reads of a playbook topic (``voice.coach.playbook.Topic``)."""
 
-    id: str
-    label: str
-    keywords: tuple[re.Pattern[str], ...]
+    @property
+    def id(self) -> str:
+        """The topic's id (``billing``)."""
+        ...
+
+    @property
+    def label(self) -> str:
+        """What a card's ``{topic}`` slot says to the caller."""
+        ...
+
+    @property
+    def keywords(self) -> tuple[re.Pattern[str], ...]:
+        """Patterns that spot the topic in the caller's words."""
+        ...
 
 
 def _no_topics() -> Sequence[TopicLike]:

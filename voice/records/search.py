@@ -156,7 +156,7 @@ def _where(f: CallFilter, dialect: str, timezone: str, now: datetime) -> list[An
 
 
 def find_calls(store: Any, f: CallFilter, timezone: str = "UTC",
-               now: datetime | None = None) -> tuple[list[dict], int]:
+               now: datetime | None = None) -> tuple[list[dict[str, Any]], int]:
     """One page of calls matching the filter (newest first) and how many match in all."""
     now = now or datetime.now(UTC)
     where = _where(f, store.kind, timezone, now)
@@ -183,7 +183,7 @@ CSV_COLUMNS = ("call_sid", "started_at", "desk", "from", "caller_name", "topic",
                "follow_up_due_at", "follow_up")
 
 
-def csv_text(calls: Iterable[dict]) -> str:
+def csv_text(calls: Iterable[dict[str, Any]]) -> str:
     """The calls as CSV (header first), every cell formula-safe."""
     out = io.StringIO()
     writer = csv.writer(out)

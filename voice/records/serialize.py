@@ -18,7 +18,7 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat()
 
 
-def _utterance_dict(u: UtteranceRow) -> dict:
+def _utterance_dict(u: UtteranceRow) -> dict[str, Any]:
     return {
         "speaker": u.speaker,
         "text": u.text,
@@ -30,7 +30,7 @@ def _utterance_dict(u: UtteranceRow) -> dict:
     }
 
 
-def prompt_dict(p: PromptRow) -> dict:
+def prompt_dict(p: PromptRow) -> dict[str, Any]:
     """A shown prompt and what the receptionist did with it."""
     return {
         "id": p.prompt_id,
@@ -50,7 +50,7 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-def follow_up_dict(f: FollowUp, now: datetime | None = None) -> dict:
+def follow_up_dict(f: FollowUp, now: datetime | None = None) -> dict[str, Any]:
     """A follow-up item: what, for whom, due when, owner, status, notes, source."""
     now = now or datetime.now(UTC)
     due, closed = _aware(f.due_at), _aware(f.closed_at)
@@ -76,7 +76,7 @@ def follow_up_dict(f: FollowUp, now: datetime | None = None) -> dict:
 _AT_SECONDS = re.compile(r"\bat (\d+(?:\.\d+)?) ?s\b")
 
 
-def flag_reason_dicts(call: Call, evidence: bool = True) -> list[dict]:
+def flag_reason_dicts(call: Call, evidence: bool = True) -> list[dict[str, Any]]:
     """Each flag reason with the time it names and the caller utterance that is its evidence
     (``evidence=False``: the time only, without loading the transcript)."""
     out = []
@@ -100,9 +100,9 @@ def flag_reason_dicts(call: Call, evidence: bool = True) -> list[dict]:
     return out
 
 
-def timeline(call: Call) -> list[dict]:
+def timeline(call: Call) -> list[dict[str, Any]]:
     """The call in time order: utterances, level changes and prompts."""
-    items: list[dict] = [
+    items: list[dict[str, Any]] = [
         {"t": u.t_start, "type": "utterance", "utterance": i, "speaker": u.speaker,
          "text": u.text}
         for i, u in enumerate(call.utterances)
@@ -118,7 +118,7 @@ def timeline(call: Call) -> list[dict]:
     return sorted(items, key=lambda x: (x["t"], order[x["type"]]))
 
 
-def call_dict(call: Call, detail: bool) -> dict:
+def call_dict(call: Call, detail: bool) -> dict[str, Any]:
     """A call as the API shows it; ``detail`` adds transcript, curve and prompts."""
     data: dict[str, Any] = {
         "call_sid": call.call_sid,

@@ -22,9 +22,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from voice.events import LEVELS
 from voice.records.promises import Commitment
 
-LEVEL_ORDER = ("calm", "tense", "upset", "escalating")
 _GREETING_ONLY = re.compile(r"^(?:hi|hello|hey|yes|yeah|good (?:morning|afternoon)|um|uh|"
                             r"this is|my name is|it's|i'm|[a-z']+|\s)*$")
 _CLOSING = re.compile(r"\b(?:bye|goodbye|thank you|thanks|have a (?:good|nice))\b")
@@ -112,10 +112,10 @@ def _ended(utterances: Sequence[SummaryUtterance], points: Sequence[SummaryPoint
     level = points[-1].level if points else "calm"
     if last is not None:
         final = utterances[last]
-        upset = LEVEL_ORDER.index(level) >= LEVEL_ORDER.index("upset")
+        upset = LEVELS.index(level) >= LEVELS.index("upset")
         if final.speaker == "caller" and upset and not _CLOSING.search(final.text.lower()):
             return f"Ended: the caller hung up mid-complaint at {clock(final.t_end)}.", last
-    if LEVEL_ORDER.index(level) >= LEVEL_ORDER.index("upset"):
+    if LEVELS.index(level) >= LEVELS.index("upset"):
         return f"Ended: the caller was still {level}.", last
     if level == "tense":
         return "Ended: calmer, but still tense.", last

@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from voice.events import LEVELS
 from voice.records.tables import Call, FollowUp
 
-TENSE_LEVELS = ("tense", "upset", "escalating")
+TENSE_LEVELS = LEVELS[1:]  # every level above calm
 
 
 def _week(value: datetime, zone: ZoneInfo) -> str:
@@ -27,7 +28,7 @@ def _week(value: datetime, zone: ZoneInfo) -> str:
 
 def tense_by_topic(store: Any, *, weeks: int = 8, timezone: str = "UTC",
                    desks: frozenset[str] | None = None, now: datetime | None = None
-                   ) -> list[dict]:
+                   ) -> list[dict[str, Any]]:
     """``[{week, topic, calls, tense, flagged}]`` for the last ``weeks`` weeks."""
     zone = ZoneInfo(timezone)
     since = (now or datetime.now(UTC)) - timedelta(weeks=weeks)
@@ -49,7 +50,7 @@ def tense_by_topic(store: Any, *, weeks: int = 8, timezone: str = "UTC",
 
 def follow_up_outcomes(store: Any, *, weeks: int = 8, timezone: str = "UTC",
                        desks: frozenset[str] | None = None, now: datetime | None = None
-                       ) -> list[dict]:
+                       ) -> list[dict[str, Any]]:
     """``[{week, opened, closed, closed_on_time, closed_late, open}]`` by week opened."""
     zone = ZoneInfo(timezone)
     since = (now or datetime.now(UTC)) - timedelta(weeks=weeks)

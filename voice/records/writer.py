@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
-from voice.events import CallStarted, FrustrationState, Prompt, Utterance
+from voice.events import CallStarted, EndStatus, FrustrationState, Prompt, Utterance
 from voice.metrics import counters
 from voice.records.redact import Redactor, redact_utterance
 from voice.records.store import RecordError, RecordStore
@@ -188,6 +188,6 @@ class CallRecorder:
         """Write summary fields of the call."""
         self._write("call update", lambda: self.store.update_call(self.call_sid, **values))
 
-    def close(self, status: str, **kwargs: Any) -> None:
+    def close(self, status: EndStatus, **kwargs: Any) -> None:
         """Close the call and file its follow-up."""
         self._write("close", lambda: self.store.close_call(self.call_sid, status, **kwargs))

@@ -32,6 +32,8 @@ from markupsafe import Markup
 
 from voice.access import audit_view, current_desks, query_value
 from voice.auth import login_required
+from voice.coach.playbook import card_titles
+from voice.events import Speaker
 from voice.records.audit import AuditLog
 from voice.records.search import CallFilter, FilterError, csv_text, find_calls
 from voice.records.store import RecordError
@@ -49,6 +51,7 @@ bp = Blueprint(
 )
 
 TREND_WEEKS = 8
+SPEAKER_LABELS: dict[Speaker, str] = {"caller": "Caller", "receptionist": "Receptionist"}
 
 
 @bp.app_template_filter("clock")
@@ -98,7 +101,10 @@ def call(call_sid: str) -> str:
         abort(404, description=f"No call {call_sid}.")
     audit_view("view_call", call_sid)
     curve = Markup(frustration_svg(record["frustration"]))  # noqa: S704 - built from numbers, tips escaped
-    return render_template("review_call.html", call=record, curve=curve)
+    watcher = current_services().playbook
+    titles = card_titles(watcher.current() if watcher is not None else None)
+    return render_template("review_call.html", call=record, curve=curve, kind_titles=titles,
+                           speaker_labels=SPEAKER_LABELS)
 
 
 @bp.get("/review/trends")
@@ -121,7 +127,7 @@ def export_csv() -> Response:
     svc = current_services()
     wanted = _filter()
     everything = CallFilter(**{**wanted.__dict__, "page": 1, "per_page": 200})
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     while True:
         page, total = find_calls(svc.store, everything, svc.config.timezone)
         rows += page
@@ -152,7 +158,7 @@ def _note_with(existing: str, text: str) -> str:
     return f"{existing.rstrip()}\n{entry}" if existing.strip() else entry
 
 
-def _follow_up_change(op: str, item: dict) -> dict[str, Any] | None:
+def _follow_up_change(op: str, item: dict[str, Any]) -> dict[str, Any] | None:
     if op == "assign":
         return {"assignee": request.form.get("assignee", "")}
     if op == "note" and request.form.get("note", "").strip():

@@ -7,17 +7,18 @@ over call time, each point coloured by its level with a tooltip of its reasons.
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
+from voice.events import LEVELS, Level
 from voice.frustration import Tuning
 
-LEVEL_COLOURS = {
+LEVEL_COLOURS: dict[Level, str] = {
     "calm": "#2e7d32",
     "tense": "#d99a00",
     "upset": "#e8590c",
     "escalating": "#c62828",
 }
 BAND_COLOURS = ("#eef7ef", "#fdf5dc", "#fdebdf", "#fbe3e3")
-LEVEL_NAMES = ("calm", "tense", "upset", "escalating")
 
 
 def clock(seconds: float) -> str:
@@ -26,11 +27,11 @@ def clock(seconds: float) -> str:
     return f"{whole // 60}:{whole % 60:02d}"
 
 
-def frustration_svg(points: list[dict], width: int = 720, height: int = 220) -> str:
+def frustration_svg(points: list[dict[str, Any]], width: int = 720, height: int = 220) -> str:
     """An ``<svg>`` of the curve; ``points`` are ``{"t", "score", "level", "reasons"}``."""
     left, right, top, bottom = 44, 96, 12, 28
     plot_w, plot_h = width - left - right, height - top - bottom
-    t_max = max([p["t"] for p in points] + [1.0])
+    t_max = float(max([p["t"] for p in points] + [1.0]))
 
     def x(t: float) -> float:
         return left + plot_w * t / t_max
@@ -43,7 +44,7 @@ def frustration_svg(points: list[dict], width: int = 720, height: int = 220) -> 
         f'aria-label="Frustration over the call" xmlns="http://www.w3.org/2000/svg">'
     ]
     edges = (0.0, *Tuning().enter, 1.0)
-    for i, name in enumerate(LEVEL_NAMES):
+    for i, name in enumerate(LEVELS):
         y0, y1 = y(edges[i + 1]), y(edges[i])
         parts.append(
             f'<rect x="{left}" y="{y0:.1f}" width="{plot_w}" height="{y1 - y0:.1f}" '

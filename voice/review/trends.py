@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -30,7 +31,7 @@ class TrendTable:
     peak: int
 
 
-def trend_table(buckets: list[dict]) -> TrendTable:
+def trend_table(buckets: list[dict[str, Any]]) -> TrendTable:
     """Turn ``store.topic_trends()`` buckets into rows; rising topics first."""
     weeks = sorted({b["week"] for b in buckets})
     index = {week: i for i, week in enumerate(weeks)}

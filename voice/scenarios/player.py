@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from voice.calls import now_iso
-from voice.events import AudioFeatures, CallStarted, Utterance
+from voice.events import AudioFeatures, CallStarted, EndStatus, Utterance
 from voice.scenarios.script import Scenario, ScenarioError, ScenarioTurn, load_scenario
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ class ScenarioPlayer:
         self.call_sid = call_sid or new_call_sid()
         self.stop_event = stop or threading.Event()
         self.thread: threading.Thread | None = None
-        self.status: str | None = None
+        self.status: EndStatus | None = None
 
     def start(self) -> ScenarioPlayer:
         """Open the call now (its record exists on return), play it in a background thread."""
@@ -77,12 +77,12 @@ class ScenarioPlayer:
             return not self.thread.is_alive()
         return self.status is not None
 
-    def run(self) -> str:
+    def run(self) -> EndStatus:
         """Play the whole call in this thread; returns how it ended."""
         return self._finish(self._open())
 
-    def _finish(self, call: LiveCall) -> str:
-        status = "failed"
+    def _finish(self, call: LiveCall) -> EndStatus:
+        status: EndStatus = "failed"
         try:
             status = "completed" if self._play(call) else "interrupted"
         except Exception:
@@ -132,12 +132,12 @@ class ScenarioPlayer:
         t_start = max(previous_at, turn.at - len(words) / WORDS_PER_SECOND)
         audio = AudioFeatures(rms_dbfs=turn.loudness) if turn.loudness is not None else None
         final = Utterance(self.call_sid, turn.speaker, turn.text, t_start, turn.at, True,
-                          audio=audio)  # type: ignore[arg-type]
+                          audio=audio)
         if len(words) < 4 or turn.at - t_start < 0.5:
             return [(turn.at, final)]
         midway = (t_start + turn.at) / 2
         partial = Utterance(self.call_sid, turn.speaker, " ".join(words[: len(words) // 2]),
-                            t_start, midway, False)  # type: ignore[arg-type]
+                            t_start, midway, False)
         return [(midway, partial), (turn.at, final)]
 
 

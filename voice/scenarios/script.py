@@ -20,8 +20,9 @@ from typing import Any
 
 import yaml
 
+from voice.events import Speaker, is_speaker
+
 SCENARIO_DIR = Path(__file__).parent  # the shipped *.yaml files sit beside this module
-SPEAKERS = ("caller", "receptionist")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ().\-]{5,}$")
 _TOP_KEYS = ("title", "caller", "desk", "turns")
 _TURN_KEYS = ("speaker", "at", "text", "loudness")
@@ -61,7 +62,7 @@ class ScenarioError(Exception):
 class ScenarioTurn:
     """One line of the script: who speaks, when (seconds from call start), what."""
 
-    speaker: str
+    speaker: Speaker
     at: float
     text: str
     loudness: float | None = None
@@ -133,7 +134,7 @@ def _line(node: yaml.Node) -> int:
 
 
 def _fields(
-    node: yaml.MappingNode, path: Path, allowed: tuple[str, ...], turn: int | None
+    node: yaml.MappingNode, path: str | Path, allowed: tuple[str, ...], turn: int | None
 ) -> dict[str, yaml.Node]:
     out: dict[str, yaml.Node] = {}
     for key, value in node.value:
@@ -148,7 +149,7 @@ def _fields(
     return out
 
 
-def _text(fields: dict[str, yaml.Node], name: str, path: Path, turn: int | None) -> str:
+def _text(fields: dict[str, yaml.Node], name: str, path: str | Path, turn: int | None) -> str:
     node = fields.get(name)
     if node is None:
         raise ScenarioError(path, "missing", turn, name)
@@ -159,7 +160,7 @@ def _text(fields: dict[str, yaml.Node], name: str, path: Path, turn: int | None)
     return str(node.value).strip()
 
 
-def _phone(fields: dict[str, yaml.Node], path: Path) -> str:
+def _phone(fields: dict[str, yaml.Node], path: str | Path) -> str:
     number = _text(fields, "caller", path, None)  # raw text, so +1555… stays as written
     if not _PHONE.match(number):
         raise ScenarioError(
@@ -168,7 +169,7 @@ def _phone(fields: dict[str, yaml.Node], path: Path) -> str:
     return number
 
 
-def _number(fields: dict[str, yaml.Node], name: str, path: Path, turn: int) -> float:
+def _number(fields: dict[str, yaml.Node], name: str, path: str | Path, turn: int) -> float:
     node = fields[name]
     value = yaml.SafeLoader("").construct_object(node, deep=True)
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -176,7 +177,7 @@ def _number(fields: dict[str, yaml.Node], name: str, path: Path, turn: int) -> f
     return float(value)
 
 
-def _turns(top: dict[str, yaml.Node], path: Path) -> tuple[ScenarioTurn, ...]:
+def _turns(top: dict[str, yaml.Node], path: str | Path) -> tuple[ScenarioTurn, ...]:
     node = top.get("turns")
     if not isinstance(node, yaml.SequenceNode) or not node.value:
         line = _line(node) if node is not None else None
@@ -190,7 +191,7 @@ def _turns(top: dict[str, yaml.Node], path: Path) -> tuple[ScenarioTurn, ...]:
     return tuple(turns)
 
 
-def _turn(item: yaml.Node, path: Path, number: int, previous_at: float) -> ScenarioTurn:
+def _turn(item: yaml.Node, path: str | Path, number: int, previous_at: float) -> ScenarioTurn:
     if not isinstance(item, yaml.MappingNode):
         raise ScenarioError(
             path, "must be a mapping of speaker, at, text", number, line=_line(item)
@@ -200,7 +201,7 @@ def _turn(item: yaml.Node, path: Path, number: int, previous_at: float) -> Scena
         if name not in fields:
             raise ScenarioError(path, "missing", number, name, _line(item))
     speaker = _text(fields, "speaker", path, number)
-    if speaker not in SPEAKERS:
+    if not is_speaker(speaker):
         raise ScenarioError(
             path,
             f"'{speaker}' is not caller or receptionist",

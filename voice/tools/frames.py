@@ -12,7 +12,8 @@ import base64
 import json
 from collections.abc import Iterator, Mapping
 
-from voice.twilio.protocol import PHONE_ENCODING, PHONE_RATE, TRACKS
+from voice.events import PHONE_RATE
+from voice.twilio.protocol import PHONE_ENCODING, TRACKS, Track
 
 
 class FrameBuilder:
@@ -63,7 +64,7 @@ class FrameBuilder:
             "streamSid": self.stream_sid,
         })
 
-    def media(self, track: str, payload: bytes, timestamp_ms: int) -> str:
+    def media(self, track: Track, payload: bytes, timestamp_ms: int) -> str:
         """A ``media`` message carrying ``payload`` (raw mu-law bytes) of ``track``."""
         self.chunks[track] += 1
         return json.dumps({
@@ -111,6 +112,8 @@ class FrameBuilder:
         silence = b"\xff"
         for offset in range(0, length, step):
             t_ms = offset * 1000 // PHONE_RATE
-            for track, audio in (("inbound", inbound), ("outbound", outbound)):
+            tracks: tuple[tuple[Track, bytes], ...] = (("inbound", inbound),
+                                                       ("outbound", outbound))
+            for track, audio in tracks:
                 chunk = audio[offset:offset + step].ljust(min(step, length - offset), silence)
                 yield t_ms / 1000, self.media(track, chunk, t_ms)

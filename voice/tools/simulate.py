@@ -65,7 +65,7 @@ def _report_progress(call: dict[str, Any], seen: dict[str, int]) -> None:
     level = call.get("frustration", [{}])[-1].get("level") if call.get("frustration") else None
     if level and level != seen.get("level"):
         click.echo(f"  {'':6}  {'level':>12}: {level}")
-        seen["level"] = level  # type: ignore[assignment]
+        seen["level"] = level
     seen["lines"] = len(call.get("utterances", []))
     seen["prompts"] = len(call.get("prompts", []))
 
@@ -82,7 +82,7 @@ def _wait_for_call(url: str, token: str, call_sid: str, timeout_s: float) -> dic
         except requests.RequestException as exc:
             raise _fail(f"lost the service at {url} while waiting for {call_sid}: {exc}") from None
         if response.status_code == 200:
-            call = response.json()
+            call: dict[str, Any] = response.json()
             _report_progress(call, seen)
             if call.get("status") != "live":
                 return call

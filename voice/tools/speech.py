@@ -21,14 +21,14 @@ import click
 import numpy as np
 
 from voice.audio import mulaw_encode, resample, rms_dbfs
+from voice.events import PHONE_RATE
 from voice.scenarios.script import Scenario, ScenarioTurn
-from voice.twilio.protocol import PHONE_RATE
+from voice.twilio.protocol import TRACK_OF_SPEAKER
 
 log = logging.getLogger(__name__)
 
 DEFAULT_VOICE = "en-us"
 DEFAULT_LOUDNESS_DBFS = -20.0  # for turns that give no loudness
-TRACK_OF_SPEAKER = {"caller": "inbound", "receptionist": "outbound"}
 SAME_TRACK_GAP_S = 0.3  # a turn that would overlap its own track's last one waits this long
 TAIL_S = 1.5  # silence after the last word, so the speech model closes the utterance
 TRIM_RATIO = 0.01  # samples under 1% of the peak at either end count as silence

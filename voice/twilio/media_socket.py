@@ -27,13 +27,14 @@ from simple_websocket import ConnectionClosed
 
 from voice.audio import mulaw_decode
 from voice.calls import FeedResult, now_iso
-from voice.events import CallStarted, Speaker
+from voice.events import CallStarted
 from voice.extensions import sock
 from voice.logsafe import mask_number
 from voice.metrics import counters
 from voice.services import current_services
 from voice.twilio import bp
 from voice.twilio.protocol import (
+    SPEAKER_OF_TRACK,
     Connected,
     Dtmf,
     Frame,
@@ -59,7 +60,6 @@ log = logging.getLogger(__name__)
 
 RECEIVE_POLL_S = 0.5
 LOGGED_PER_PROBLEM = 5
-SPEAKER_OF_TRACK: dict[str, Speaker] = {"inbound": "caller", "outbound": "receptionist"}
 CLOSE_POLICY_VIOLATION = 1008
 
 
@@ -82,8 +82,8 @@ def closed_for_size(ws: Any) -> bool:
     simple-websocket answers an oversized message with close code 1009 and ends
     the connection; the only trace it leaves is its running message length.
     """
-    limit = getattr(ws, "max_message_size", None)
-    return bool(limit) and getattr(ws, "incoming_message_len", 0) > limit
+    limit: int = getattr(ws, "max_message_size", None) or 0
+    return limit > 0 and getattr(ws, "incoming_message_len", 0) > limit
 
 
 class StreamConnection:
@@ -137,6 +137,7 @@ class StreamConnection:
     def handle(self, text: str | bytes) -> None:
         """Parse and act on one message; problems are logged, counted and skipped."""
         self.frames += 1
+        counters.incr("twilio.frames_received")
         try:
             frame = parse_frame(text, self.max_bytes)
         except ProtocolError as exc:
@@ -185,9 +186,6 @@ class StreamConnection:
             self.refuse(frame, f"the call has already ended ({ended}); a finished call "
                         "stays finished", code="call_ended")
             return
-        if not frame.media_format.is_phone_mulaw:
-            self.audio_ok = False
-            self.problem("unsupported_format", f"{frame.media_format}; audio is ignored")
         svc = self.services
         params = frame.custom_parameters
         started = CallStarted(
@@ -200,6 +198,9 @@ class StreamConnection:
         )
         self.call = svc.calls.open(started, stream_sid=frame.stream_sid)
         self.start = frame
+        if not frame.media_format.is_phone_mulaw:  # logged once the call sid is known
+            self.audio_ok = False
+            self.problem("unsupported_format", f"{frame.media_format}; audio is ignored")
         counters.incr("twilio.streams_started")
         log.info("call %s: stream %s started (tracks %s, from %s)", frame.call_sid,
                  frame.stream_sid, "+".join(frame.tracks), mask_number(started.from_number))

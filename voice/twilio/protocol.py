@@ -15,14 +15,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+from voice.events import PHONE_RATE, Speaker
 
 DEFAULT_MAX_FRAME_BYTES = 64 * 1024
-TRACKS = ("inbound", "outbound")
+Track = Literal["inbound", "outbound"]
+TRACKS: tuple[Track, ...] = ("inbound", "outbound")
+SPEAKER_OF_TRACK: dict[Track, Speaker] = {"inbound": "caller", "outbound": "receptionist"}
+TRACK_OF_SPEAKER: dict[Speaker, Track] = {s: t for t, s in SPEAKER_OF_TRACK.items()}
 PHONE_ENCODING = "audio/x-mulaw"
-PHONE_RATE = 8000
 
 
 class ProtocolError(ValueError):
@@ -71,7 +75,7 @@ class Start:
     stream_sid: str
     call_sid: str
     account_sid: str
-    tracks: tuple[str, ...]
+    tracks: tuple[Track, ...]
     media_format: MediaFormat
     custom_parameters: Mapping[str, str] = field(default_factory=dict)
 
@@ -82,7 +86,7 @@ class Media:
 
     sequence_number: int | None
     stream_sid: str
-    track: str
+    track: Track
     chunk: int
     timestamp: int
     payload: bytes
@@ -272,7 +276,9 @@ def _parse_dtmf(message: dict[str, Any]) -> Dtmf:
 
 
 def _parse_stop(message: dict[str, Any]) -> Stop:
-    stop = message.get("stop") if isinstance(message.get("stop"), dict) else {}
+    stop = message.get("stop")
+    if not isinstance(stop, dict):
+        stop = {}
     return Stop(
         sequence_number=_sequence(message),
         stream_sid=_stream_sid(message),
@@ -281,7 +287,7 @@ def _parse_stop(message: dict[str, Any]) -> Stop:
     )
 
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[dict[str, Any]], Frame]] = {
     "connected": _parse_connected,
     "start": _parse_start,
     "media": _parse_media,

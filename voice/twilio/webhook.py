@@ -18,6 +18,7 @@ import logging
 from flask import Response, request
 from twilio.twiml.voice_response import Dial, Start, VoiceResponse
 
+from voice.events import EndStatus, is_end_status
 from voice.logsafe import mask_number
 from voice.metrics import counters
 from voice.services import current_services
@@ -32,7 +33,8 @@ from voice.twilio.signature import (
 
 log = logging.getLogger(__name__)
 
-FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+FINAL_STATUSES: frozenset[EndStatus] = frozenset({"completed", "busy", "failed", "no-answer",
+                                                  "canceled"})
 NOT_ANSWERED = FINAL_STATUSES - {"completed"}
 NO_DESK_SAY = ("Sorry, this line is not connected to the front desk yet. "
                "Please call again later.")
@@ -140,19 +142,27 @@ def status() -> Response:
     response = VoiceResponse()
     if "DialCallStatus" in request.form and call_status in NOT_ANSWERED:
         response.say(NOT_ANSWERED_SAY)
-    if call_status not in FINAL_STATUSES:
+    if not is_end_status(call_status) or call_status not in FINAL_STATUSES:
         log.debug("call %s: status %r, nothing to do", call_sid or "-", call_status)
         return _twiml(response)
     _close_call(call_sid, call_status)
     return _twiml(response)
 
 
-def _close_call(call_sid: str, call_status: str) -> None:
+def _close_call(call_sid: str, call_status: EndStatus) -> None:
+    """End the call here if it is live here; else close its record, and have the
+    instance running it (if another) end it there so it files its complete record."""
     svc = current_services()
     if svc.calls.end_soon(call_sid, call_status):
         log.info("call %s: %s (status callback), ending the live call", call_sid, call_status)
         return
-    if svc.store.close_call(call_sid, call_status):
+    routed = svc.router.end_elsewhere(call_sid, call_status)
+    closed = svc.store.close_call(call_sid, call_status)
+    if routed:
+        log.info("call %s: %s (status callback), sent to the instance running it",
+                 call_sid, call_status)
+        return
+    if closed:
         log.info("call %s: %s (status callback), record closed", call_sid, call_status)
         return
     counters.incr("twilio.status_unknown_call")

@@ -3,12 +3,14 @@
 (function () {
   "use strict";
 
-  var LEVELS = ["calm", "tense", "upset", "escalating"];
-  var LABELS = { calm: "Calm", tense: "Tense", upset: "Upset", escalating: "Escalating" };
-  var KINDS = { calm: "Stay calm", listen: "Listen", empathize: "Empathize",
-                confirm: "Confirm details", own: "Take responsibility", next_step: "Next step",
-                close: "Close the call", coach: "Your words" };
-  var TRANSCRIPT_LINES = 6;
+  // Levels, card titles, speakers and the transcript length come from Python
+  // (voice/console/facts.py), written into the page as one JSON block.
+  var FACTS = JSON.parse(document.getElementById("console-facts").dataset.facts);
+  var LEVELS = FACTS.levels;
+  var LABELS = FACTS.level_labels;
+  var KINDS = FACTS.kind_titles;
+  var SPEAKER_LABELS = FACTS.speaker_labels;
+  var TRANSCRIPT_LINES = FACTS.transcript_lines;
   var HISTORY_CARDS = 4;       // earlier cards kept (greyed) under the current one
   var ENDED_KEEP_MS = 20000;
   var RETRY_FIRST_MS = 3000;   // after the stream closed for good: wait, then grow the wait
@@ -61,10 +63,10 @@
   }
 
   function applyInfo(call, info) {
-    var number = info.from || info.from_number;
+    var number = info.from;
     if (number) call.node.querySelector(".caller-number").textContent = number;
     else if (!call.node.querySelector(".caller-number").textContent)
-      call.node.querySelector(".caller-number").textContent = "Caller";
+      call.node.querySelector(".caller-number").textContent = SPEAKER_LABELS.caller;
     if (info.started_at) {
       var t = Date.parse(info.started_at);
       if (!isNaN(t)) call.started = t;
@@ -73,18 +75,18 @@
   }
 
   function setLevel(call, state) {
-    var level = state && LEVELS.indexOf(state.level) >= 0 ? state.level : "calm";
+    var level = state && LEVELS.indexOf(state.level) >= 0 ? state.level : LEVELS[0];
     var score = state ? Math.max(0, Math.min(1, state.score)) : 0;
     var meter = call.node.querySelector(".meter");
     call.node.dataset.level = level;
     meter.setAttribute("aria-valuenow", String(Math.round(score * 100)));
     meter.querySelector(".meter-fill").style.width = Math.max(4, score * 100) + "%";
     var label = LABELS[level];
-    if (state && state.rising && level !== "calm") label += " and rising";
+    if (state && state.rising && level !== LEVELS[0]) label += " and rising";
     meter.querySelector(".meter-label").textContent = label;
     var list = call.node.querySelector(".reasons");
     list.textContent = "";
-    if (state && level !== "calm") {
+    if (state && level !== LEVELS[0]) {
       (state.reasons || []).slice(0, 3).forEach(function (r) { list.appendChild(el("li", "", r)); });
     }
   }
@@ -112,7 +114,7 @@
     list.textContent = "";
     call.lines.forEach(function (l) {
       var li = el("li", "line " + l.speaker + (l.final ? "" : " partial"));
-      li.appendChild(el("span", "who", l.speaker === "caller" ? "Caller" : "You"));
+      li.appendChild(el("span", "who", SPEAKER_LABELS[l.speaker] || l.speaker));
       li.appendChild(el("span", "said", l.text));
       list.appendChild(li);
     });
