@@ -4,13 +4,24 @@ The app runs in this process (werkzeug on 127.0.0.1) with the real Korean Vosk
 model, the real sentiment scorer and the playbook in ``prompts/``.  A separate
 process plays the calls as Twilio would (signed upgrade, the call's stream
 token, both tracks at real-time pace, calls starting ``--stagger`` s apart) and
-holds a receptionist's logged-in ``/events`` stream.  For every caller turn (a
-stretch of voiced frames followed by at least 0.8 s of silence) it notes the wall
-time the turn's last voiced frame was sent, then the first caller ``transcript``
-final covering that turn and the first ``prompt`` of that call after it, before
-the caller speaks again.  Printed: p50/p95 of last-voiced-frame → final and
-last-voiced-frame → prompt, at 1 call and at ``--calls``.  The endpoint silence
-the service waits for is included.  Usage::
+holds a receptionist's logged-in ``/events`` stream.
+
+The call is ``SCRIPT``, spoken by espeak-ng's Korean voice when the benchmark
+starts: three calm caller turns (quiet, slow, low), then three turns in which
+the caller talks over the receptionist, louder, faster and higher.  The Korean
+words mean nothing to the English wording model, so the caller reaches "tense"
+only through the acoustic and conversational cues the frustration state
+measures against the caller's own baseline (loudness, pitch, rate, talking
+over); nothing in the product is changed or bypassed for the benchmark.
+
+For every caller turn (voiced frames followed by at least 0.8 s of silence) it
+notes the wall time the turn's last voiced frame was sent, then the first caller
+``transcript`` final covering that turn and the first ``prompt`` of that call
+that reaches the SSE client after it and before the caller's next turn ends.
+Printed: p50/p95 of last-voiced-frame → final and last-voiced-frame → prompt,
+at 1 call (``--rounds`` calls one after another) and at ``--calls`` at once,
+with the load average.  The endpoint silence the service waits for is
+included.  Usage::
 
     .venv/bin/python benchmarks/speech_to_prompt.py --calls 8
 """
@@ -25,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -62,12 +74,65 @@ def caller_turn_ends(caller: bytes) -> list[int]:
     return ends
 
 
-def louder(data: bytes, gain: float) -> bytes:
-    """Mu-law audio made ``gain`` times louder (clipped): a caller raising her voice."""
-    from voice.audio import mulaw_decode, mulaw_encode
+# The scripted call: (speaker, Korean text, manner, seconds the turn starts before the
+# other party's previous turn ends).  The caller starts calm (quiet, slow, low) and
+# then, with the receptionist stalling, speaks over her, louder, faster and higher:
+# the acoustic cues the frustration state measures against the caller's own baseline
+# (the Korean words mean nothing to the English wording model).
+SCRIPT: tuple[tuple[str, str, str, float], ...] = (
+    ("caller", "안녕하세요 예약을 바꾸고 싶어요", "calm", 0.0),
+    ("receptionist", "성함이 어떻게 되세요", "plain", 0.0),
+    ("caller", "김민지입니다 다음 주 화요일 예약이에요", "calm", 0.0),
+    ("receptionist", "잠시만 기다려 주세요 확인해 볼게요", "plain", 0.0),
+    ("caller", "네 알겠습니다 기다릴게요", "calm", 0.0),
+    ("receptionist", "죄송합니다 시스템이 느려서 조금만 더 기다려 주세요", "plain", 0.0),
+    ("caller", "벌써 세 번째 전화예요 왜 아무도 다시 전화를 안 해요", "upset", 1.0),
+    ("receptionist", "죄송합니다 확인할게요", "plain", 0.0),
+    ("caller", "이건 정말 말도 안 돼요 지금 당장 해결해 주세요", "upset", 0.8),
+    ("receptionist", "네 바로 처리해 드리겠습니다", "plain", 0.0),
+    ("caller", "매니저 바꿔 주세요 더 이상 못 기다려요", "upset", 0.8),
+    ("receptionist", "알겠습니다 지금 연결해 드릴게요", "plain", 0.0),
+)
+# espeak-ng speed (words per minute), pitch (0-99), peak level (dBFS) per manner.
+MANNERS = {"calm": (140, 30, -16.0), "plain": (170, 70, -3.0), "upset": (260, 85, -1.0)}
+TURN_PAUSE_S = 1.0
+RATE = 8000
 
-    pcm = mulaw_decode(data).astype(np.float64) * gain
-    return mulaw_encode(np.clip(pcm, -32768, 32767).astype(np.int16))
+
+def _speak(text: str, manner: str, work: Path) -> np.ndarray:
+    """One turn spoken by espeak-ng (Korean voice) as 8 kHz int16 PCM, edges trimmed."""
+    import subprocess
+
+    speed, pitch, peak = MANNERS[manner]
+    raw, out = work / "raw.wav", work / "turn.raw"
+    subprocess.run(["espeak-ng", "-v", "ko", "-s", str(speed), "-p", str(pitch), "-w",
+                    str(raw), text], check=True, capture_output=True)
+    subprocess.run(["sox", str(raw), "-r", str(RATE), "-c", "1", "-b", "16", "-e", "signed",
+                    "-t", "raw", str(out), "silence", "1", "0.02", "0.5%", "reverse",
+                    "silence", "1", "0.02", "0.5%", "reverse", "norm", str(peak)],
+                   check=True, capture_output=True)
+    return np.frombuffer(out.read_bytes(), dtype=np.int16)
+
+
+def scripted_call(seconds: float) -> tuple[bytes, bytes]:
+    """Both tracks (mu-law) of ``SCRIPT``, padded with quiet line noise to ``seconds``."""
+    from voice.audio import mulaw_encode
+
+    with tempfile.TemporaryDirectory() as tmp:
+        turns = [(who, _speak(text, manner, Path(tmp)), early)
+                 for who, text, manner, early in SCRIPT]
+    placed, previous_end = [], 0.3 - TURN_PAUSE_S
+    for who, pcm, early in turns:
+        start = previous_end - early if early else previous_end + TURN_PAUSE_S
+        placed.append((who, int(start * RATE), pcm))
+        previous_end = start + pcm.size / RATE
+    size = max(int(seconds * RATE), max(s + p.size for _, s, p in placed) + RATE)
+    rng = np.random.default_rng(7)
+    tracks = {who: rng.normal(0, 20, size) for who in ("caller", "receptionist")}
+    for who, start, pcm in placed:
+        tracks[who][start:start + pcm.size] += pcm
+    return tuple(mulaw_encode(np.clip(tracks[w], -32768, 32767).astype(np.int16))
+                 for w in ("caller", "receptionist"))
 
 
 def _play(url: str, sid: str, audio: tuple[bytes, bytes], ends: set[int], delay_s: float,
@@ -115,7 +180,7 @@ def _listen(base: str, events: list, stop: threading.Event, ready: threading.Eve
                 return
             if raw.startswith("event: "):
                 kind = raw[7:]
-            elif raw.startswith("data: ") and kind in ("transcript", "prompt"):
+            elif raw.startswith("data: ") and kind in ("transcript", "prompt", "frustration"):
                 events.append((time.time(), kind, json.loads(raw[6:])))
 
 
@@ -140,26 +205,87 @@ def run_clients(base: str, sids: list[str], audio: tuple[bytes, bytes], ends: li
     results.put((sent, events))
 
 
-def latencies(sent: dict, events: list) -> tuple[list[float], list[float], int]:
-    """Per caller turn: seconds to its final transcript and to the next prompt; turns missed."""
-    to_final, to_prompt, missed = [], [], 0
+def play(base: str, sids: list[str], audio: tuple[bytes, bytes], ends: list[int],
+         stagger_s: float) -> tuple[dict, list]:
+    """Play ``sids`` from a separate process; the turn-end send times and the SSE events."""
+    ctx = mp.get_context("spawn")
+    results: mp.Queue = ctx.Queue()
+    client = ctx.Process(target=run_clients, args=(base, sids, audio, ends, stagger_s, results))
+    client.start()
+    sent, events = results.get(timeout=900)
+    client.join()
+    return sent, events
+
+
+@dataclass
+class Turn:
+    """One caller turn: when its last voiced frame was sent, and what followed."""
+
+    call_sid: str
+    t_end: float  # call time of the turn's end
+    to_final: float | None  # seconds to the turn's final caller transcript at SSE
+    to_prompt: float | None = None  # seconds to the first prompt this turn brought up
+    early: bool = False  # that prompt reached the SSE client before the turn ended
+
+
+PROMPT_SLACK_S = 0.5  # a prompt's call time may lie this far past the turn's last frame
+
+
+def turns_of(sent: dict, events: list) -> tuple[list[Turn], int]:
+    """Per caller turn: seconds from its last voiced frame to its final and to its prompt.
+
+    A prompt belongs to a caller turn when the coach raised it on that turn's
+    words or frustration state: its call time ``t`` is that of a caller
+    transcript or frustration event, falling after the previous turn's end and at
+    most ``PROMPT_SLACK_S`` past this one's.  One that came while the
+    caller was still talking (from a partial) counts as 0 s and is marked early.
+    Prompts raised on the receptionist's speech (pacing let a card through) are
+    no turn's; their number is returned with the turns.
+    """
+    turns, other = [], 0
     for sid, marks in sent.items():
         mine = [(t, kind, d) for t, kind, d in events if d.get("call_sid") == sid]
         turn_ends = sorted(marks)
-        for n, t_end in enumerate(turn_ends):
+        call_turns = []
+        for t_end in turn_ends:
             wall = marks[t_end]
-            nxt = marks[turn_ends[n + 1]] if n + 1 < len(turn_ends) else float("inf")
             finals = [t for t, kind, d in mine if kind == "transcript" and d.get("final")
                       and d.get("speaker") == "caller" and t >= wall - 0.5
                       and abs(float(d.get("t_end", 0)) - t_end) < 1.0]
-            if not finals:
-                missed += 1
+            call_turns.append(Turn(sid, t_end, finals[0] - wall if finals else None))
+        caller_times = {round(float(d.get("t", -1.0)), 2) for _, kind, d in mine
+                        if kind == "frustration"}
+        caller_times |= {round(float(d.get("t_end", -1.0)), 2) for _, kind, d in mine
+                         if kind == "transcript" and d.get("speaker") == "caller"}
+        for arrived, kind, d in mine:
+            if kind != "prompt":
                 continue
-            to_final.append(finals[0] - wall)
-            prompts = [t for t, kind, _ in mine if kind == "prompt" and finals[0] <= t < nxt]
-            if prompts:
-                to_prompt.append(prompts[0] - wall)
-    return to_final, to_prompt, missed
+            t = float(d.get("t", 0.0))
+            owner = next((n for n, end in enumerate(turn_ends) if t <= end + PROMPT_SLACK_S
+                          and (n == 0 or t > turn_ends[n - 1] + PROMPT_SLACK_S)), None)
+            if owner is None or round(t, 2) not in caller_times:
+                other += 1
+                continue
+            turn = call_turns[owner]
+            if turn.to_prompt is None:
+                wait = arrived - marks[turn.t_end]
+                turn.to_prompt, turn.early = max(0.0, wait), wait < 0
+        turns += call_turns
+    return turns, other
+
+
+def show_call(sid: str, events: list) -> None:
+    """The call's caller finals, frustration states and prompts, in order."""
+    for _, kind, d in events:
+        if d.get("call_sid") != sid:
+            continue
+        if kind == "transcript" and d.get("final"):
+            print(f"    {d.get('t_end', 0):6.2f} {d.get('speaker')}: {d.get('text')}")
+        elif kind == "frustration":
+            print(f"    {d.get('t', 0):6.2f} frustration {d.get('level')} score "
+                  f"{d.get('score')} utterance {d.get('utterance_score')} {d.get('reasons')}")
+        elif kind == "prompt":
+            print(f"    {d.get('t', 0):6.2f} prompt {d.get('id')}: {str(d.get('text'))[:50]}")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -174,22 +300,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="Vosk model folder (default: Korean)")
     parser.add_argument("--calls", type=int, default=8, help="the capacity to measure at")
-    parser.add_argument("--seconds", type=float, default=24.0, help="audio per call")
+    parser.add_argument("--seconds", type=float, default=0.0,
+                        help="pad each call to this many seconds (default: the script's length)")
     parser.add_argument("--stagger", type=float, default=1.0)
-    parser.add_argument("--gain", type=float, default=2.5, help="caller loudness factor")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="single calls played one after another for the 1-call figure")
+    parser.add_argument("--show", action="store_true",
+                        help="print the first call's transcripts, frustration states and prompts")
     args = parser.parse_args(argv)
     from conftest import LiveServer
     from serve_helpers import PASSWORD
-    from stream_load import call_audio
 
     from voice import create_app
     from voice.config import Config
 
-    caller, receptionist = call_audio(args.seconds)
-    audio = (louder(caller, args.gain), receptionist)
+    audio = scripted_call(args.seconds)
     ends = caller_turn_ends(audio[0])
     tag = f"{os.getpid() % 10000:04d}"
-    print(f"speech to prompt: {len(ends)} caller turns per call of {args.seconds:.0f} s, "
+    print(f"speech to prompt: {len(ends)} caller turns per call of {len(audio[0]) / RATE:.0f} s, "
           f"Korean model, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f} "
           "(the CPU may be shared with other jobs)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -203,23 +331,41 @@ def main(argv: list[str] | None = None) -> int:
               f"playbook {svc.playbook_status}", flush=True)
         svc.store.users.add(USER, PASSWORD, "receptionist", [DESK])
         print(f"{'calls':>5} {'turns':>5} {'final p50':>9} {'final p95':>9} "
-              f"{'prompts':>7} {'prompt p50':>10} {'prompt p95':>10} {'missed':>6}")
+              f"{'prompts':>7} {'early':>5} {'prompt p50':>10} {'prompt p95':>10} "
+              f"{'paced':>5} {'missed':>6} {'load':>5}")
         with LiveServer(app) as server:
+            warm = (audio[0][:8 * RATE], audio[1][:8 * RATE])
+            play(server.url, [f"CA{tag}warm".ljust(34, "0")], warm, [], 0.0)
             for calls in sorted({1, args.calls}):
-                sids = [f"CA{tag}stp{calls:02d}{i:03d}".ljust(34, "0")[:34] for i in range(calls)]
-                ctx = mp.get_context("spawn")
-                results: mp.Queue = ctx.Queue()
-                client = ctx.Process(target=run_clients, args=(
-                    server.url, sids, audio, ends, args.stagger, results))
-                client.start()
-                sent, events = results.get(timeout=900)
-                client.join()
-                fin, pro, missed = latencies(sent, events)
-                print(f"{calls:5} {len(fin) + missed:5} {pct(fin, .5):9.2f} {pct(fin, .95):9.2f} "
-                      f"{len(pro):7} {pct(pro, .5):10.2f} {pct(pro, .95):10.2f} {missed:6}",
+                rounds = args.rounds if calls == 1 else 1
+                sids = [f"CA{tag}stp{calls:02d}{r:02d}{i:03d}".ljust(34, "0")[:34]
+                        for r in range(rounds) for i in range(calls)]
+                loads, sent, events = [], {}, []
+                for r in range(rounds):
+                    loads.append(os.getloadavg()[0])
+                    more_sent, more_events = play(server.url, sids[r * calls:(r + 1) * calls],
+                                                  audio, ends, args.stagger)
+                    sent.update(more_sent)
+                    events += more_events
+                loads.append(os.getloadavg()[0])
+                turns, other = turns_of(sent, events)
+                fin = [t.to_final for t in turns if t.to_final is not None]
+                pro = [t.to_prompt for t in turns if t.to_prompt is not None]
+                missed = len(turns) - len(fin)
+                print(f"{calls:5} {len(turns):5} {pct(fin, .5):9.2f} {pct(fin, .95):9.2f} "
+                      f"{len(pro):7} {sum(t.early for t in turns):5} {pct(pro, .5):10.2f} "
+                      f"{pct(pro, .95):10.2f} {other:5} {missed:6} {max(loads):5.2f}",
                       flush=True)
+                if args.show:
+                    show_call(sids[0], events)
+                    for turn in turns:
+                        if turn.call_sid == sids[0]:
+                            print(f"    turn ending {turn.t_end:6.2f}: final {turn.to_final}, "
+                                  f"prompt {turn.to_prompt}{' (early)' if turn.early else ''}")
     print("final: last voiced caller frame sent -> that turn's final transcript at the SSE "
-          "client; prompt: -> the call's next prompt event (before the caller speaks again)")
+          "client; prompt: -> the first prompt event the turn brought up (early: it came "
+          "while the caller was still talking, counted as 0 s); paced: prompts raised on the "
+          "receptionist's speech, no caller turn's; load: the 1-minute load average")
     return 0
 
 

@@ -138,6 +138,7 @@ class AsrCpuMonitor:
     def __init__(self, every: float = 0.1) -> None:
         self.every = every
         self.seen: dict[int, float] = {}
+        self.before: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._tick = os.sysconf("SC_CLK_TCK")
@@ -149,26 +150,32 @@ class AsrCpuMonitor:
             return None
         return (int(fields[11]) + int(fields[12])) / self._tick
 
+    def _sample(self) -> None:
+        for thread in threading.enumerate():
+            if thread.name.startswith("decode-") and thread.native_id:
+                cpu = self._cpu(thread.native_id)
+                if cpu is not None:
+                    self.seen[thread.native_id] = cpu
+
     def _run(self) -> None:
         while not self._stop.wait(self.every):
-            for thread in threading.enumerate():
-                if thread.name.startswith("decode-") and thread.native_id:
-                    cpu = self._cpu(thread.native_id)
-                    if cpu is not None:
-                        self.seen[thread.native_id] = cpu
+            self._sample()
 
     def __enter__(self) -> AsrCpuMonitor:
+        self._sample()
+        self.before = dict(self.seen)  # the pool's threads outlive a run: count from here
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        self._sample()
 
     @property
     def total(self) -> float:
-        """CPU seconds of every worker thread seen."""
-        return sum(self.seen.values())
+        """CPU seconds the worker threads used between enter and exit."""
+        return sum(cpu - self.before.get(tid, 0.0) for tid, cpu in self.seen.items())
 
 
 @dataclass
