@@ -28,9 +28,10 @@ import os
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -281,21 +282,32 @@ class OnnxSentenceEncoder(_Encoder):
         if self.int8:  # activation scales are per batch: one text at a time
             batch_size = 1
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        encoded = self.tokenizer.encode_batch([t if t.strip() else "." for t in texts])
-        order = sorted(range(len(texts)), key=lambda i: len(encoded[i].ids))
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            width = max(len(encoded[i].ids) for i in rows)
-            ids = np.zeros((len(rows), width), dtype=np.int64)
-            mask = np.zeros((len(rows), width), dtype=np.int64)
-            for j, i in enumerate(rows):
-                n = len(encoded[i].ids)
-                ids[j, :n] = encoded[i].ids
-                mask[j, :n] = 1
+        for rows, ids, mask in padded_batches(self.tokenizer, texts, batch_size):
             (result,) = self.session.run(["embedding"],
                                          {"input_ids": ids, "attention_mask": mask})
             out[rows] = result
         return out
+
+
+def padded_batches(tokenizer: Any, texts: Sequence[str], batch_size: int,
+                   ) -> Iterator[tuple[list[int], np.ndarray, np.ndarray]]:
+    """Texts tokenized, sorted by length and padded per batch for an ONNX graph.
+
+    Yields ``(rows, input_ids, attention_mask)``: ``rows`` are the texts' indices in
+    ``texts``; an empty text is read as ``"."`` so every row has a token.
+    """
+    encoded = tokenizer.encode_batch([t if t.strip() else "." for t in texts])
+    order = sorted(range(len(texts)), key=lambda i: len(encoded[i].ids))
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        width = max(len(encoded[i].ids) for i in rows)
+        ids = np.zeros((len(rows), width), dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for j, i in enumerate(rows):
+            n = len(encoded[i].ids)
+            ids[j, :n] = encoded[i].ids
+            mask[j, :n] = 1
+        yield rows, ids, mask
 
 
 EncoderFactory = Callable[[], _Encoder]

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from voice.embedding import padded_batches
 from voice.frustration.calibration import Platt, sigmoid
 
 FINETUNED_NAME = "minilm-finetuned"
@@ -66,17 +67,7 @@ class FineTunedScorer:
     def logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """All output logits, one row per text (texts sorted by length into batches)."""
         out = np.zeros((len(texts), len(self.outputs)), dtype=np.float32)
-        encoded = self.tokenizer.encode_batch([t if t.strip() else "." for t in texts])
-        order = sorted(range(len(texts)), key=lambda i: len(encoded[i].ids))
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            width = max(len(encoded[i].ids) for i in rows)
-            ids = np.zeros((len(rows), width), dtype=np.int64)
-            mask = np.zeros((len(rows), width), dtype=np.int64)
-            for j, i in enumerate(rows):
-                n = len(encoded[i].ids)
-                ids[j, :n] = encoded[i].ids
-                mask[j, :n] = 1
+        for rows, ids, mask in padded_batches(self.tokenizer, texts, batch_size):
             with self._lock:
                 (result,) = self.session.run(["logits"], {"input_ids": ids,
                                                           "attention_mask": mask})
