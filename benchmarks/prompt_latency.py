@@ -23,6 +23,7 @@ import re
 import socket
 import statistics
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -188,7 +189,11 @@ def main() -> None:
 
         voice.embedding.RECENT_TEXTS = 0
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
-    base = Config.for_testing(database_url="sqlite://", load_sentiment_model=not args.fake_scorer,
+    # A file database, as the service runs: in-memory SQLite shares one connection between
+    # threads, and the consoles' audit writes then collide with the record writer's.
+    database = Path(tempfile.mkdtemp(prefix="prompt-latency-")) / "calls.db"
+    base = Config.for_testing(database_url=f"sqlite:///{database}",
+                              load_sentiment_model=not args.fake_scorer,
                               torch_threads=args.torch_threads)
     scorer = KeywordScorer() if args.fake_scorer else None
     print(f"prompt latency: final caller utterance -> prompt event at an SSE client "
