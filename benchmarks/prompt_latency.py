@@ -189,8 +189,8 @@ def main() -> None:
 
         voice.embedding.RECENT_TEXTS = 0
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
-    # A file database, as the service runs: in-memory SQLite shares one connection between
-    # threads, and the consoles' audit writes then collide with the record writer's.
+    # A file database, as the service runs: in-memory SQLite lends its one connection to
+    # one thread at a time, so the consoles' audit writes would queue behind the writer's.
     database = Path(tempfile.mkdtemp(prefix="prompt-latency-")) / "calls.db"
     base = Config.for_testing(database_url=f"sqlite:///{database}",
                               load_sentiment_model=not args.fake_scorer,
