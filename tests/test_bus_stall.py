@@ -13,7 +13,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -70,8 +69,32 @@ def stall(url: str, seconds: int = STALL_S) -> threading.Thread:
 
     thread = threading.Thread(target=sleep, daemon=True)
     thread.start()
-    time.sleep(0.3)
+    assert wait_for(lambda: not _answers_quickly(url), timeout=10), "the stall never began"
     return thread
+
+
+def _answers_quickly(url: str) -> bool:
+    """Whether the server answers a PING within 0.3 s (a sleeping one does not)."""
+    try:
+        return bool(redis.Redis.from_url(url, socket_timeout=0.3).ping())
+    except (OSError, redis.RedisError):
+        return False
+
+
+def publish_through(sleeper: threading.Thread, publish, first: int, last: int) -> None:  # noqa: ANN001
+    """Publish ``first..last`` in three bursts: into the stall, while the publisher
+    retries after its first failure, and after the server answers again."""
+    numbers = list(range(first, last + 1))
+    third = len(numbers) // 3
+    for n in numbers[:third]:
+        publish(n)
+    assert wait_for(lambda: counters.get("bus.publish_errors") >= 1, timeout=STALL_S + 5), \
+        "the publisher never met the stall"
+    for n in numbers[third:2 * third]:
+        publish(n)
+    sleeper.join()
+    for n in numbers[2 * third:]:
+        publish(n)
 
 
 def test_the_publisher_keeps_every_event_through_a_redis_stall(private_redis):
@@ -80,11 +103,8 @@ def test_the_publisher_keeps_every_event_through_a_redis_stall(private_redis):
     for n in range(5):
         publisher.publish("desk", "transcript", {"n": n})
     assert publisher.flush(timeout=5)
-    sleeper = stall(private_redis)
-    for n in range(5, 25):
-        publisher.publish("desk", "transcript", {"n": n})
-        time.sleep(0.1)
-    sleeper.join()
+    publish_through(stall(private_redis),
+                    lambda n: publisher.publish("desk", "transcript", {"n": n}), 5, 24)
     assert publisher.flush(timeout=30)
     entries = bus.client.xrange(_stream_key("desk"))
     payloads = [e[1][b"payload"] for e in entries]
@@ -124,11 +144,9 @@ def test_a_console_gets_every_transcript_line_through_a_redis_stall(config, priv
         wait_subscribed(svc.bus, "front-desk")
         svc.publisher.publish("front-desk", "transcript", {"line": 0})
         assert wait_for(lambda: len(lines) == 1, timeout=10)
-        sleeper = stall(private_redis)
-        for n in range(1, 17):
-            svc.publisher.publish("front-desk", "transcript", {"line": n})
-            time.sleep(0.2)
-        sleeper.join()
+        publish_through(stall(private_redis),
+                        lambda n: svc.publisher.publish("front-desk", "transcript", {"line": n}),
+                        1, 16)
         assert wait_for(lambda: len(lines) >= 17, timeout=30), lines
         response.close()
     assert [int(raw.split('"line":')[1].rstrip("}")) for raw in lines] == list(range(17))
