@@ -184,6 +184,7 @@ class Config:
     stream_threads: int = 256
     max_connections: int = 2000
     events_per_login: int = 4
+    live_view_window_s: float = 600.0
     max_request_bytes: int = 1 << 20
     max_scenario_bytes: int = 256 * 1024
     bus_buffer_events: int = 10_000
@@ -271,6 +272,7 @@ class Config:
             stream_threads=int(_number(env, "VOICE_STREAM_THREADS", 256, 4, 4096)),
             max_connections=int(_number(env, "VOICE_MAX_CONNECTIONS", 2000, 16, 100_000)),
             events_per_login=int(_number(env, "VOICE_EVENTS_PER_LOGIN", 4, 1, 1000)),
+            live_view_window_s=_number(env, "VOICE_LIVE_VIEW_WINDOW_S", 600.0, 0.0, 86400.0),
             max_request_bytes=int(_number(env, "VOICE_MAX_REQUEST_BYTES", 1 << 20, 1024,
                                           1 << 30)),
             max_scenario_bytes=int(_number(env, "VOICE_MAX_SCENARIO_BYTES", 256 * 1024, 1024,

@@ -12,14 +12,14 @@ Only the page redirects a stranger to the login form: the stream and the JSON
 endpoints answer 401 JSON, so EventSource, ``fetch`` and scripts see a clear
 status instead of following a redirect to an HTML form.  One login holds at
 most ``VOICE_EVENTS_PER_LOGIN`` streams (``quota``); past that ``/events``
-answers 429 JSON with ``Retry-After``.  Each live call a page is shown is audited
-once per login, call and page load (``view_live``, see ``live_views``).
+answers 429 JSON with ``Retry-After``.  Each live call a stream shows is audited as
+one viewing per login and call (``view_live``; reconnects within
+``VOICE_LIVE_VIEW_WINDOW_S`` add none, see ``live_views``).
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,6 +34,7 @@ from flask import (
     session,
     stream_with_context,
 )
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from voice.access import audit_view
@@ -45,6 +46,7 @@ from voice.console.live_views import LiveViews
 from voice.console.quota import StreamQuota
 from voice.console.sse import ClosingOnce, desk_snapshot, event_stream
 from voice.events import PromptUpdate, event_payload
+from voice.records.audit import AuditLog
 from voice.records.store import PROMPT_ACTIONS, RecordError
 from voice.services import current_services
 
@@ -121,7 +123,7 @@ def events() -> Response:
     def snapshot() -> dict[str, Any]:
         return desk_snapshot(svc.store, desk)
 
-    viewed = _view_auditor(person.username, desk)
+    viewed = _view_auditor(person.username, desk, svc.config.live_view_window_s)
 
     heartbeat = float(current_app.config.get("SSE_HEARTBEAT_S", 15.0))
     # an id the bus no longer knows (a restart, trimmed history) replays nothing: start over
@@ -137,22 +139,36 @@ def events() -> Response:
     return response
 
 
-def _view_auditor(login: str, desk: str) -> Any:
-    """Audits each call this stream's page load is shown, once; False when a row failed."""
-    page = (request.args.get("page") or "")[:40] or uuid.uuid4().hex
-    views = current_app.extensions.setdefault("voice.live_views", LiveViews())
+def _view_auditor(login: str, desk: str, window_s: float) -> Any:
+    """Audits each call this stream shows (one viewing per login, call and window).
+
+    The returned function answers False when a row could not be written: the stream
+    then ends before it shows the call."""
+    views = current_app.extensions.setdefault("voice.live_views", LiveViews(window_s))
+    audit = AuditLog(current_services().store)
+    shown: set[str] = set()
+
+    def last_recorded(call_sid: str) -> Any:
+        return lambda since: audit.last_at(user=login, action="view_live", call_sid=call_sid,
+                                           since=since)
 
     def viewed(call_sids: Iterable[str]) -> bool:
         for call_sid in call_sids:
-            if not views.first_view(login, page, call_sid):
+            if call_sid in shown:
                 continue
             try:
-                audit_view("view_live", call_sid, detail={"desk": desk, "page": page})
+                views.view(login, call_sid, last_recorded(call_sid),
+                           lambda sid=call_sid: audit_view("view_live", sid,
+                                                           detail={"desk": desk}))
             except HTTPException:  # no audit row: the page is not shown the call
-                views.forget(login, page, call_sid)
                 log.warning("login %s: live view of %s not audited; stream ended",
                             login, call_sid)
                 return False
+            except SQLAlchemyError as exc:  # cannot tell whether it was audited: same
+                log.warning("login %s: live view of %s not checked (%s); stream ended",
+                            login, call_sid, exc)
+                return False
+            shown.add(call_sid)
         return True
 
     return viewed

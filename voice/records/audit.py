@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from voice.records.serialize import iso
@@ -56,6 +56,16 @@ class AuditLog:
             s.add(AuditEntry(username=user[:80], role=role[:20], action=action,
                              call_sid=call_sid[:64] if call_sid else None, path=path[:500],
                              remote_addr=remote_addr[:64], detail=detail or {}))
+
+    def last_at(self, *, user: str, action: str, call_sid: str,
+                since: datetime) -> datetime | None:
+        """When the newest ``action`` row of ``user`` for ``call_sid`` since ``since`` was made."""
+        query = (select(func.max(AuditEntry.at))
+                 .where(AuditEntry.username == user[:80], AuditEntry.action == action,
+                        AuditEntry.call_sid == call_sid[:64], AuditEntry.at >= since))
+        with self.store.session() as s:
+            at: datetime | None = s.scalar(query)
+            return at
 
     def entries(self, *, user: str | None = None, call_sid: str | None = None,
                 since: datetime | None = None, limit: int = 200,
