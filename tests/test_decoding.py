@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from audio_fixtures import CALLER_WAV, mulaw_chunks, read_mulaw_wav
+from twilio_helpers import wait_for
 
 from voice.audio import mulaw_decode
 from voice.decoding import DecodingPool, release_memory
@@ -106,7 +107,8 @@ def test_lag_past_the_threshold_is_reported_and_drops_are_counted_per_call():
     chunk = np.zeros(160, np.int16)
     for i in range(40):
         slow.submit("caller", chunk, i * 0.02)
-    time.sleep(0.5)
+    # past the 0.2 s threshold and the 0.25 s between two lag checks
+    assert wait_for(lambda: slow.lag_s > 0.3, timeout=10)
     slow.submit("caller", chunk, 1.0)  # a submit checks the lag
     assert events and events[0][1] is True and events[0][0] > 0.2
     assert slow.delayed and slow.lag_s > 0.2
@@ -239,7 +241,8 @@ def test_a_delayed_call_is_published_counted_and_shown_per_call(config):
     results = [slow.feed_audio("caller", chunk, i * 0.02) for i in range(40)]
     assert FeedResult.QUEUE_FULL in results
     assert fine.feed_audio("caller", chunk, 0.0) is FeedResult.ACCEPTED
-    time.sleep(0.5)
+    # past the 0.2 s threshold and the 0.25 s between two lag checks
+    assert wait_for(lambda: services.calls.asr_lag()["CAslow"]["lag_s"] > 0.3, timeout=10)
     slow.feed_audio("caller", chunk, 1.0)
     lag = services.calls.asr_lag()
     assert lag["CAslow"]["delayed"] and lag["CAslow"]["lag_s"] > 0.2
