@@ -124,16 +124,29 @@ class DiskCachedScorer(CachedScorer):
                  scores=np.array([self._cache[t] for t in texts]))
 
 
+def dialogue_utterances(dialogue: Dialogue) -> list[Utterance]:
+    """The turns as final utterances at synthetic times (``TURN_SECONDS`` apart), no audio."""
+    return [Utterance(dialogue.id, turn.speaker, turn.text, i * TURN_SECONDS,
+                      i * TURN_SECONDS + TURN_SECONDS - 0.5, True)
+            for i, turn in enumerate(dialogue.turns)]
+
+
 def score_dialogue(dialogue: Dialogue, scorer: UtteranceScorer,
-                   tuning: Tuning | None = None) -> dict[str, Any]:
-    """Score one dialogue turn by turn into the output format of `voice score`."""
+                   tuning: Tuning | None = None,
+                   utterances: Sequence[Utterance] | None = None) -> dict[str, Any]:
+    """Score one dialogue turn by turn into the output format of `voice score`.
+
+    ``utterances`` (one per turn, same order) replaces the synthetic text-only ones,
+    e.g. with the timings and ``AudioFeatures`` of a rendering of the dialogue.
+    """
+    utts = list(utterances) if utterances is not None else dialogue_utterances(dialogue)
+    if len(utts) != len(dialogue.turns):
+        raise ValueError(f"{dialogue.id}: {len(utts)} utterances for {len(dialogue.turns)} turns")
     cached = scorer if isinstance(scorer, CachedScorer) else CachedScorer(scorer)
     cached.prefetch([t.text for t in dialogue.turns if t.speaker == "caller" and t.text.strip()])
     call = CallFrustration(dialogue.id, cached, tuning)
     out = []
-    for i, turn in enumerate(dialogue.turns):
-        t0 = i * TURN_SECONDS
-        utt = Utterance(dialogue.id, turn.speaker, turn.text, t0, t0 + TURN_SECONDS - 0.5, True)
+    for utt in utts:
         state = call.observe(utt)
         out.append({
             "frustration": state.utterance_score if state else None,

@@ -15,12 +15,13 @@ This module owns the figures of issue 12 for any file in the dialogue format of
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from voice.events import Utterance
 from voice.frustration.dialogues import CachedScorer, Dialogue, parse_dialogue, score_dialogue
 from voice.frustration.metrics import roc_auc
 from voice.frustration.model import UtteranceScorer
@@ -160,8 +161,13 @@ def rising_in_time(item: LabelledDialogue, out: Sequence[dict[str, Any]]) -> boo
 
 
 def evaluate(items: Sequence[LabelledDialogue], scorer: UtteranceScorer,
-             tuning: Tuning | None = None) -> EvalReport:
-    """Score every dialogue through the call-level state and count the figures."""
+             tuning: Tuning | None = None,
+             utterances: Mapping[str, Sequence[Utterance]] | None = None) -> EvalReport:
+    """Score every dialogue through the call-level state and count the figures.
+
+    ``utterances`` maps a dialogue id to its turns as utterances (with timings and
+    audio features, e.g. a rendering); dialogues not in it are scored text-only.
+    """
     cached = scorer if isinstance(scorer, CachedScorer) else CachedScorer(scorer)
     cached.prefetch([t.text for item in items for t in item.dialogue.turns
                      if t.speaker == "caller" and t.text.strip()])
@@ -170,7 +176,8 @@ def evaluate(items: Sequence[LabelledDialogue], scorer: UtteranceScorer,
     counts = {"turned": 0, "caught": 0, "caught_rising": 0, "calm": 0, "upset": 0,
               "rising": 0, "starts": 0}
     for item in items:
-        out = score_dialogue(item.dialogue, cached, tuning)["turns"]
+        rendered = utterances.get(item.dialogue.id) if utterances else None
+        out = score_dialogue(item.dialogue, cached, tuning, rendered)["turns"]
         for i, lab in item.caller_labels():
             if out[i]["frustration"] is not None:
                 ys.append(float(lab))

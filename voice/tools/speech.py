@@ -66,13 +66,14 @@ def espeak_path() -> str:
     return path
 
 
-def espeak_args(voice: str, speaker: str) -> list[str]:
-    """espeak-ng options for ``speaker``: the voice with its variant, pitch and rate.
+def espeak_args(voice: str, speaker: str, style: VoiceStyle | None = None) -> list[str]:
+    """espeak-ng options for ``speaker``: the voice with its variant, pitch and rate
+    (``style``, else the speaker's ``VOICE_STYLES`` entry).
 
     A ``voice`` that already names a variant (``en-us+f2``) keeps it; the two
     speakers then differ by pitch only.
     """
-    style = VOICE_STYLES[speaker]
+    style = style or VOICE_STYLES[speaker]
     name = voice if "+" in voice else voice + style.variant
     return ["-v", name, "-p", str(style.pitch), "-s", str(style.words_per_minute)]
 
@@ -88,11 +89,14 @@ def _read_wav(path: Path) -> tuple[np.ndarray, int]:
     return pcm.reshape(-1, channels)[:, 0].copy(), rate
 
 
-def speak(text: str, voice: str = DEFAULT_VOICE, speaker: str = "caller") -> np.ndarray:
-    """``text`` spoken by espeak-ng as ``speaker``: 8 kHz int16, leading/trailing silence cut."""
+def speak(text: str, voice: str = DEFAULT_VOICE, speaker: str = "caller",
+          style: VoiceStyle | None = None) -> np.ndarray:
+    """``text`` spoken by espeak-ng as ``speaker`` (in ``style``, else the speaker's own):
+    8 kHz int16, leading/trailing silence cut."""
     with tempfile.TemporaryDirectory(prefix="voice-espeak-") as folder:
         out = Path(folder) / "turn.wav"
-        command = [espeak_path(), *espeak_args(voice, speaker), "-w", str(out), "--stdin"]
+        command = [espeak_path(), *espeak_args(voice, speaker, style), "-w", str(out),
+                   "--stdin"]
         try:
             done = subprocess.run(command, input=text.encode("utf-8"), capture_output=True,
                                   timeout=ESPEAK_TIMEOUT_S, check=False)
