@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=5, help="calls at a time")
     parser.add_argument("--seconds", type=float, default=4.0, help="audio per call")
     parser.add_argument("--rest", type=float, default=15.0, help="seconds idle at the end")
+    parser.add_argument("--graph-reset-s", type=float, default=None,
+                        help="audio a recognizer hears before its graph is rebuilt "
+                             "(VOICE_ASR_GRAPH_RESET_S; default: the service's)")
     args = parser.parse_args(argv)
     from conftest import LiveServer
 
@@ -61,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
           f"MALLOC_ARENA_MAX={os.environ.get('MALLOC_ARENA_MAX', 'unset')}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         app = make_app(model, f"sqlite:///{tmp}/soak.db", queue_chunks=1500)
+        speech = services_of(app).speech
+        if args.graph_reset_s is not None and speech is not None:
+            speech.graph_reset_after_s = args.graph_reset_s
+        print(f"graph reset after {speech.graph_reset_after_s if speech else 0:.0f} s of a "
+              "recognizer's audio", flush=True)
         store = services_of(app).store
         # The coach loads its topic encoder (MiniLM, ~400 MB) at the first topic it must
         # match by similarity; load it now so the curve shows calls, not a one-time load.
@@ -86,15 +94,17 @@ def main(argv: list[str] | None = None) -> int:
                 deadline = time.monotonic() + 300  # a busy box may still be decoding the batch
                 while pool is not None and pool.jobs and time.monotonic() < deadline:
                     time.sleep(0.2)
+                if speech is not None:
+                    speech.wait_for_resets(60)
                 for sid in sids:
                     call = store.get_call(sid) or {}
                     if call.get("status") != "completed":
                         incomplete += 1
                 rss = rss_mb()
                 curve.append((done, rss))
-                speech = services_of(app).speech
                 print(f"calls {done:4d}  RSS {rss:7.0f} MiB  threads {threading.active_count():3d}"
                       f"  spare recognizers {speech.spare_recognizers if speech else 0:3d}"
+                      f"  graph resets {speech.graph_resets if speech else 0:4d}"
                       f"  Python objects {len(gc.get_objects()):8d}"
                       f"  {time.perf_counter() - started:6.0f} s", flush=True)
             time.sleep(args.rest)

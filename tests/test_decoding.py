@@ -174,16 +174,45 @@ def test_recognizers_are_reused_with_call_times_intact(engine):
         pool.stop()
         return [(w.text, w.start) for u in out if u.final for w in u.words]
 
+    resets = engine.graph_resets
     first = words_of_one_call("CA-first")
+    assert engine.wait_for_resets(30)
     spare = engine.spare_recognizers
     assert spare >= 2, "a finished call gives its recognizers back"
+    assert engine.graph_resets >= resets + 2, "their decoding graphs are rebuilt empty"
     second = words_of_one_call("CA-second")
+    assert engine.wait_for_resets(30)
     assert engine.spare_recognizers == spare
     # Word times count from this call's start, not the recognizer's earlier calls (the
     # words themselves may differ a little: batch boundaries follow the feeding thread).
     assert first and second and first[0] == second[0]
     length = read_mulaw_wav(CALLER_WAV)[1]
     assert all(0.0 <= t <= length for _, t in first + second)
+
+
+@pytest.mark.slow
+def test_a_recognizer_keeps_its_graph_until_it_has_heard_enough(engine, monkeypatch):
+    monkeypatch.setattr(engine, "graph_reset_after_s", 3600.0)
+    assert engine.wait_for_resets(30)
+    resets = engine.graph_resets
+    out: list = []
+    pool = DecodingPool(threads=1)
+    worker = TranscriptionWorker(engine, "CA-short", out.append, pool=pool,
+                                 max_queue_chunks=10_000)
+    for t, pcm in caller_with_silence(0.5):
+        worker.submit("caller", pcm, t)
+    worker.close(60)
+    pool.stop()
+    assert [u for u in out if u.final], "the call was heard"
+    assert engine.graph_resets == resets, "an hour of audio is not reached: no rebuild"
+    assert engine.spare_recognizers >= 2, "given back at once, no reset to wait for"
+    monkeypatch.setattr(engine, "graph_reset_after_s", 0.0)
+    worker = TranscriptionWorker(engine, "CA-next", out.append, pool=DecodingPool(threads=1),
+                                 max_queue_chunks=10_000)
+    worker.close(60)
+    worker.pool.stop()
+    assert engine.wait_for_resets(30)
+    assert engine.graph_resets == resets + 2, "with no allowance both are rebuilt"
 
 
 def test_tune_writes_a_conf_copy_and_leaves_the_source_alone(tmp_path):

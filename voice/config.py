@@ -179,6 +179,7 @@ class Config:
     asr_lag_warn_s: float = 2.0
     asr_partial_interval_s: float = 0.2
     asr_vad_gate: bool = True
+    asr_graph_reset_s: float = 0.0  # rebuild a reused recognizer's graph after this much audio
     header_timeout_s: float = 10.0
     stream_start_timeout_s: float = 5.0
     stream_threads: int = 256
@@ -267,6 +268,7 @@ class Config:
             asr_lag_warn_s=_number(env, "VOICE_ASR_LAG_WARN_S", 2.0, 0.1, 600.0),
             asr_partial_interval_s=_number(env, "VOICE_ASR_PARTIAL_INTERVAL_S", 0.2, 0.0, 10.0),
             asr_vad_gate=_flag(env, "VOICE_ASR_VAD_GATE", True),
+            asr_graph_reset_s=_number(env, "VOICE_ASR_GRAPH_RESET_S", 0.0, 0.0, 86400.0),
             header_timeout_s=_number(env, "VOICE_HEADER_TIMEOUT_S", 10.0, 1.0, 300.0),
             stream_start_timeout_s=_number(env, "VOICE_STREAM_START_TIMEOUT_S", 5.0, 0.5, 120.0),
             stream_threads=int(_number(env, "VOICE_STREAM_THREADS", 256, 4, 4096)),

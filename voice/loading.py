@@ -47,6 +47,7 @@ def load_speech(config: Config) -> Loaded[SpeechEngine]:
     except Exception as exc:
         log.error("speech model at %s failed to load: %s", path, exc)
         return Loaded(None, f"failed to load {path}: {exc}")
+    engine.graph_reset_after_s = config.asr_graph_reset_s
     log.info("speech model loaded from %s", path)
     return Loaded(engine, f"loaded {path}")
 

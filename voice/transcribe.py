@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import re
 import threading
 import time
@@ -30,7 +31,7 @@ import numpy as np
 import vosk
 
 from voice.audio import StreamResampler, TrackAudio
-from voice.decoding import DecodingPool, default_pool
+from voice.decoding import DecodingPool, default_pool, release_memory
 from voice.events import PHONE_RATE, SPEAKERS, Speaker, Utterance, Word
 from voice.metrics import observe_decode
 
@@ -78,8 +79,17 @@ class SpeechEngine:
         return self.path.name
 
     spare_limit: int = 32
+    graph_reset_after_s: float = 0.0  # audio a recognizer hears before its graph is rebuilt
+    graph_resets: int = 0
     _spare: list[PooledRecognizer] = field(default_factory=list)
     _spare_lock: threading.Lock = field(default_factory=threading.Lock)
+    _spare_ready: threading.Condition = field(init=False)
+    _resetting: int = 0
+    _reset_queue: queue.SimpleQueue[PooledRecognizer] = field(default_factory=queue.SimpleQueue)
+    _reset_thread: threading.Thread | None = None
+
+    def __post_init__(self) -> None:
+        self._spare_ready = threading.Condition(self._spare_lock)
 
     def new_recognizer(self) -> vosk.KaldiRecognizer:
         """A fresh recognizer at the model's rate with word timings on."""
@@ -88,28 +98,71 @@ class SpeechEngine:
         rec.SetPartialWords(True)
         return rec
 
-    def acquire(self) -> PooledRecognizer:
+    def acquire(self, wait_s: float = 5.0) -> PooledRecognizer:
         """A recognizer for one track: a spare one that a finished call gave back, or new.
 
         Building a recognizer costs about half a CPU-second with a lookahead
-        model (it composes its decoding graph and fills that graph's caches as
-        it decodes), so a call's recognizers are handed on, not thrown away.
+        model (it composes its decoding graph), about what a graph reset costs,
+        so while a given-back recognizer is being reset this waits for it (up
+        to ``wait_s``) instead of building one more.
         """
-        with self._spare_lock:
+        with self._spare_ready:
+            self._spare_ready.wait_for(lambda: self._spare or not self._resetting, wait_s)
             if self._spare:
                 return self._spare.pop()
         return PooledRecognizer(self.new_recognizer())
 
     def give_back(self, rec: PooledRecognizer) -> None:
-        """Keep a recognizer whose last utterance was finalised for the next call."""
-        with self._spare_lock:
-            if len(self._spare) < self.spare_limit:
+        """Keep a recognizer whose last utterance was finalised for the next call.
+
+        A lookahead model's recognizer composes its decoding graph lazily and
+        caches every state it expands for as long as it lives: heard long
+        enough, it grows by hundreds of MiB.  Once it has heard
+        ``graph_reset_after_s`` of audio since its last reset, its graph is
+        rebuilt empty (``SetGrammar("[]")``: the model's own full grammar) on a
+        background thread before it is lent again.
+        """
+        with self._spare_ready:
+            if len(self._spare) + self._resetting >= self.spare_limit:
+                return
+            if rec.fed_s - rec.reset_at_s < self.graph_reset_after_s:
                 self._spare.append(rec)
+                self._spare_ready.notify()
+                return
+            self._resetting += 1
+            if self._reset_thread is None:
+                self._reset_thread = threading.Thread(
+                    target=self._reset_graphs, name="asr-graph-reset", daemon=True)
+                self._reset_thread.start()
+        self._reset_queue.put(rec)
+
+    def _reset_graphs(self) -> None:
+        while True:
+            rec = self._reset_queue.get()
+            kept = True
+            try:
+                rec.rec.SetGrammar("[]")
+                rec.reset_at_s = rec.fed_s
+            except Exception:
+                log.exception("speech model %s: resetting a recognizer's graph failed", self.name)
+                kept = False
+            release_memory()
+            with self._spare_ready:
+                self._resetting -= 1
+                if kept:
+                    self.graph_resets += 1
+                    self._spare.append(rec)
+                self._spare_ready.notify_all()
+
+    def wait_for_resets(self, timeout: float = 30.0) -> bool:
+        """Block until no given-back recognizer is being reset; False on timeout."""
+        with self._spare_ready:
+            return self._spare_ready.wait_for(lambda: not self._resetting, timeout)
 
     @property
     def spare_recognizers(self) -> int:
         """Recognizers kept for the next calls."""
-        with self._spare_lock:
+        with self._spare_ready:
             return len(self._spare)
 
 
@@ -123,6 +176,7 @@ class PooledRecognizer:
 
     rec: Any
     fed_s: float = 0.0
+    reset_at_s: float = 0.0  # ``fed_s`` when its decoding graph was last rebuilt
 
     def accept(self, data: np.ndarray, rate: int) -> bool:
         """Feed int16 PCM at the model's ``rate``; True at an endpoint."""
