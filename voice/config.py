@@ -179,6 +179,7 @@ class Config:
     asr_lag_warn_s: float = 2.0
     asr_partial_interval_s: float = 0.2
     asr_vad_gate: bool = True
+    asr_end_silence_s: float = 0.5  # silence after speech that ends a turn
     asr_graph_reset_s: float = 0.0  # rebuild a reused recognizer's graph after this much audio
     header_timeout_s: float = 10.0
     stream_start_timeout_s: float = 5.0
@@ -268,6 +269,7 @@ class Config:
             asr_lag_warn_s=_number(env, "VOICE_ASR_LAG_WARN_S", 2.0, 0.1, 600.0),
             asr_partial_interval_s=_number(env, "VOICE_ASR_PARTIAL_INTERVAL_S", 0.2, 0.0, 10.0),
             asr_vad_gate=_flag(env, "VOICE_ASR_VAD_GATE", True),
+            asr_end_silence_s=_number(env, "VOICE_ASR_END_SILENCE_S", 0.5, 0.2, 5.0),
             asr_graph_reset_s=_number(env, "VOICE_ASR_GRAPH_RESET_S", 0.0, 0.0, 86400.0),
             header_timeout_s=_number(env, "VOICE_HEADER_TIMEOUT_S", 10.0, 1.0, 300.0),
             stream_start_timeout_s=_number(env, "VOICE_STREAM_START_TIMEOUT_S", 5.0, 0.5, 120.0),

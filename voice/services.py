@@ -130,6 +130,7 @@ def build_services(config: Config, **overrides: Any) -> Services:
         asr_lag_warn_s=config.asr_lag_warn_s,
         asr_partial_interval_s=config.asr_partial_interval_s,
         asr_vad_gate=config.asr_vad_gate,
+        asr_end_silence_s=config.asr_end_silence_s,
         caller_history=lambda number, sid: store.caller_history(number, exclude_sid=sid),
         timezone=config.timezone,
     )

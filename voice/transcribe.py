@@ -9,9 +9,10 @@ End of utterance.  Vosk 0.3.45 has no endpointer API; the model's own
 ``conf/model.conf`` endpoint rules apply as shipped (``read_endpoint_rules``
 reports them; files inside an installed package are never edited).  On top of
 them the worker ends an utterance itself when the track's voice-activity flags
-show ``end_silence_s`` of silence after speech, by asking the recognizer for its
-``Result()``, which is exactly what Vosk's own endpoint leads to.  That keeps
-turn ends prompt even where a model's rules fire late.
+show ``end_silence_s`` (0.5 s) of silence after speech, checked on every chunk,
+by asking the recognizer for its ``FinalResult()`` (which decodes the frames its
+feature pipeline still holds).  That keeps turn ends prompt even where a model's
+rules fire late.
 """
 
 from __future__ import annotations
@@ -249,8 +250,13 @@ class TrackTranscriber:
         return self._partial_result()
 
     def end_utterance(self) -> list[Utterance]:
-        """Force the current utterance to end now (the worker's silence endpoint)."""
-        return self._final(self._rec.Result())
+        """Force the current utterance to end now (the worker's silence endpoint).
+
+        ``FinalResult`` rather than ``Result``: it also decodes the last frames
+        the feature pipeline still holds for context, which ``Result`` would
+        leave to open the next utterance (a turn's last word split off).
+        """
+        return self._final(self._rec.FinalResult())
 
     def flush(self) -> list[Utterance]:
         """End of stream: drain the resampler and return the last final utterance."""
@@ -315,7 +321,7 @@ class TranscriptionWorker:
 
     def __init__(self, engine: SpeechEngine | None, call_sid: str,
                  on_utterance: Callable[[Utterance], None], max_queue_chunks: int = 1500,
-                 batch_s: float = 0.2, end_silence_s: float = 0.8,
+                 batch_s: float = 0.2, end_silence_s: float = 0.5,
                  skip_silence: bool = True, partial_interval_s: float = 0.2,
                  pool: DecodingPool | None = None, delay_warn_s: float = 2.0,
                  on_delay: Callable[[float, bool], None] | None = None) -> None:
@@ -433,8 +439,18 @@ class TranscriptionWorker:
             start, parts = t, []
         parts.append(pcm8k)
         self._pending[speaker] = (start, parts)
-        if sum(p.size for p in parts) >= self.batch_samples:
+        if (sum(p.size for p in parts) >= self.batch_samples
+                or self._turn_over(speaker, start, t + pcm8k.size / PHONE_RATE)):
             self._decode(speaker)
+
+    def _turn_over(self, speaker: Speaker, batch_start: float, now: float) -> bool:
+        """Whether a track's speech in flight has just been followed by ``end_silence_s``.
+
+        Checked on every chunk, so a turn's end does not wait for a batch to fill.
+        """
+        if speaker not in self._open and not self.tracks[speaker].active(batch_start, now).any():
+            return False
+        return self._silent_since(speaker, now) >= self.end_silence_s
 
     def _decode(self, speaker: Speaker) -> None:
         """Give a track's batched audio to its recognizer and emit what comes back."""

@@ -72,6 +72,7 @@ class CallParts:
     asr_lag_warn_s: float = 2.0
     asr_partial_interval_s: float = 0.2
     asr_vad_gate: bool = True
+    asr_end_silence_s: float = 0.5
     caller_history: Callable[[str, str], Mapping[str, Any]] | None = None  # (number, sid)
     history_wait_s: float = 1.0  # a database that hangs never holds up a call's start
     timezone: str = "UTC"
@@ -195,6 +196,7 @@ class LiveCall:
                 self.add_utterance,
                 max_queue_chunks=self.parts.asr_queue_chunks,
                 skip_silence=self.parts.asr_vad_gate,
+                end_silence_s=self.parts.asr_end_silence_s,
                 partial_interval_s=self.parts.asr_partial_interval_s,
                 pool=self.parts.decoder,
                 delay_warn_s=self.parts.asr_lag_warn_s,
