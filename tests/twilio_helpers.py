@@ -176,7 +176,11 @@ class _ScriptedRecognizer:
         return json.dumps({"partial": ""})
 
     def FinalResult(self) -> str:  # noqa: N802
-        return json.dumps({"text": ""})
+        """Like Vosk: the result of what was fed since the last one (empty if only silence)."""
+        if not np.abs(np.frombuffer(bytes(self.heard), np.int16)).any():
+            self.heard.clear()
+            return json.dumps({"text": ""})
+        return self.Result()
 
 
 FRAME_BYTES = 320  # 20 ms of 8 kHz int16
