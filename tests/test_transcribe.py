@@ -146,3 +146,23 @@ def test_full_queue_drops_and_counts_without_blocking():
     release.set()
     worker.close(timeout=10)
     assert not worker.submit("caller", chunk, 1.0)  # closed workers take nothing
+
+
+def test_a_turn_ends_once_its_end_silence_has_passed_not_when_a_batch_fills():
+    from twilio_helpers import ScriptedEngine
+
+    out = []
+    worker = TranscriptionWorker(ScriptedEngine(), "CA-turn-end", out.append, batch_s=0.2,
+                                 end_silence_s=0.5)
+    noise = np.random.default_rng(7).integers(-8000, 8000, 160).astype(np.int16)
+    quiet = np.zeros(160, np.int16)
+    finals_by_chunk_end = {}
+    for i in range(60):  # 0.34 s of speech, then silence; chunks straight to the handler
+        t = round(i * 0.02, 2)
+        worker._handle(("caller", noise if t < 0.34 else quiet, t))
+        finals_by_chunk_end[round(t + 0.02, 2)] = sum(u.final for u in out)
+    worker.close()
+    first = min(end for end, finals in finals_by_chunk_end.items() if finals)
+    # 0.34 s + 0.5 s of silence = 0.84 s; a 0.2 s batch would only end at 1.0 s.
+    assert 0.82 <= first <= 0.86, first
+    assert [u.speaker for u in out if u.final][:1] == ["caller"]
