@@ -7,8 +7,9 @@ what it missed (``subscribe(desk, after=last_id)``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,15 @@ class BusMessage:
     type: str
     data: dict[str, Any]
     seq: int = 0
+
+
+class Outgoing(NamedTuple):
+    """One event waiting to be published: what ``Bus.publish`` takes, as one value."""
+
+    desk: str
+    type: str
+    data: dict[str, Any]
+    dedupe_key: str | None = None
 
 
 class Subscription(Protocol):
@@ -60,6 +70,13 @@ class Bus(Protocol):
 
         A retried publish passes the same ``dedupe_key``: a bus that may have
         carried the first attempt (a timeout after Redis ran it) sends it once.
+        """
+        ...
+
+    def publish_many(self, events: Sequence[Outgoing]) -> list[BusMessage]:
+        """Publish ``events`` in order, at once where the bus can (one Redis round trip).
+
+        Raises TypeError or ValueError, before sending any, when one cannot be encoded.
         """
         ...
 

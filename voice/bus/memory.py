@@ -12,9 +12,10 @@ import queue
 import threading
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
-from voice.bus.base import BusMessage
+from voice.bus.base import BusMessage, Outgoing
 from voice.metrics import counters
 
 
@@ -96,6 +97,10 @@ class MemoryBus:
             for subscriber in self._subscribers.get(desk, ()):
                 subscriber.offer(message)  # never blocks, so holding the lock keeps order
         return message
+
+    def publish_many(self, events: Sequence[Outgoing]) -> list[BusMessage]:
+        """Publish each in order (in-process there is no round trip to save)."""
+        return [self.publish(e.desk, e.type, e.data) for e in events]
 
     def _number(self, message_id: str | None) -> int | None:
         if not message_id:

@@ -2,9 +2,11 @@
 
 The stages run on each call's transcription thread; a slow or unreachable bus
 (Redis stalled or down) must not hold that thread, or audio would back up.
-Events are published in the order they were queued.  When publishing fails the
-event stays at the head of the buffer and is retried (backing off up to 2 s)
-with the same dedupe key, so a stall loses nothing and a timed-out publish that
+Events are published in the order they were queued, everything waiting at once
+(up to ``BATCH_MAX`` per ``Bus.publish_many``: one Redis round trip for a burst such as
+an utterance's transcript, frustration and prompt).  When publishing fails the
+events stay at the head of the buffer and are retried (backing off up to 2 s)
+with the same dedupe keys, so a stall loses nothing and a timed-out publish that
 Redis did run is not sent twice.  Only when the buffer is full
 (``VOICE_BUS_BUFFER_EVENTS``) is the oldest waiting event dropped, and counted
 (``bus.publish_dropped``); the records keep everything, and a console that sees
@@ -22,7 +24,7 @@ import uuid
 from collections import deque
 from typing import Any
 
-from voice.bus.base import Bus
+from voice.bus.base import Bus, Outgoing
 from voice.metrics import counters
 from voice.records.redact import Redactor, redact_payload
 
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 
 RETRY_FIRST_S = 0.1
 RETRY_MAX_S = 2.0
+BATCH_MAX = 64
 
 
 class QueuedPublisher:
@@ -38,7 +41,7 @@ class QueuedPublisher:
     def __init__(self, bus: Bus, maxsize: int = 10_000, redactor: Redactor | None = None) -> None:
         self.bus = bus
         self.redactor = redactor or Redactor()
-        self._queue: deque[tuple[str, str, dict[str, Any], str]] = deque()
+        self._queue: deque[Outgoing] = deque()
         self._maxsize = maxsize
         self._cond = threading.Condition()
         self._busy = False
@@ -61,7 +64,7 @@ class QueuedPublisher:
             if len(self._queue) >= self._maxsize:
                 self._queue.popleft()
                 counters.incr("bus.publish_dropped")
-            self._queue.append((desk, type, data, uuid.uuid4().hex))
+            self._queue.append(Outgoing(desk, type, data, uuid.uuid4().hex))
             self._cond.notify_all()
 
     def flush(self, timeout: float = 5.0) -> bool:
@@ -85,31 +88,41 @@ class QueuedPublisher:
 
     def _run(self) -> None:
         backoff = RETRY_FIRST_S
+        one_at_a_time = False  # after a batch held an event that cannot be encoded
         while True:
             with self._cond:
                 while not self._queue and not self._closed:
                     self._cond.wait()
                 if not self._queue or (self._closed and self._failing_since is not None):
                     return
-                desk, type, data, key = self._queue[0]
+                size = 1 if one_at_a_time else min(len(self._queue), BATCH_MAX)
+                batch = [self._queue[i] for i in range(size)]
                 self._busy = True
             try:
-                self.bus.publish(desk, type, data, dedupe_key=key)
-            except (TypeError, ValueError) as exc:  # this event can never be sent: skip it
-                counters.incr("bus.publish_unsendable")
+                self.bus.publish_many(batch)
+            except (TypeError, ValueError) as exc:
+                if len(batch) > 1:  # find it: the head alone next, then batches again
+                    one_at_a_time = True
+                    with self._cond:
+                        self._busy = False
+                    continue
+                counters.incr("bus.publish_unsendable")  # it can never be sent: skip it
                 log.error("bus %s: %s for desk %s cannot be sent (%s); skipped",
-                          self.bus.name, type, desk, exc)
+                          self.bus.name, batch[0].type, batch[0].desk, exc)
             except Exception as exc:
-                self._failed(type, desk, exc)
+                self._failed(batch[0].type, batch[0].desk, exc)
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
                     self._cond.wait(backoff)  # close() wakes it
                 backoff = min(backoff * 2, RETRY_MAX_S)
                 continue
+            one_at_a_time = False
             backoff = RETRY_FIRST_S
+            sent = {event.dedupe_key for event in batch}
             with self._cond:
-                if self._queue and self._queue[0][3] == key:
+                # a full buffer may have dropped some of the batch from the head meanwhile
+                while self._queue and self._queue[0].dedupe_key in sent:
                     self._queue.popleft()
                 self._busy = False
                 self._cond.notify_all()
