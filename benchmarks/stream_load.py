@@ -225,14 +225,14 @@ HEADER = (f"{'mode':8} {'calls':>5} {'rtf mean':>8} {'rtf max':>8} {'rtf cpu':>8
           f"{'incomplete':>10}  kept up")
 
 
-def make_app(model: str, db: str, queue_chunks: int):
+def make_app(model: str, db: str, queue_chunks: int, graph_reset_s: float = 0.0):
     from voice import create_app
     from voice.config import Config
 
     config = Config.for_testing(
         twilio_auth_token=TOKEN, public_url=PUBLIC_URL, database_url=db,
         load_speech_model=True, vosk_model_path=model, asr_queue_chunks=queue_chunks,
-        log_level="WARNING",
+        asr_graph_reset_s=graph_reset_s, log_level="WARNING",
     )
     app = create_app(config)
     logging.getLogger().setLevel(logging.WARNING)
@@ -286,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-calls", type=int, default=12, help="stop the real-time ramp here")
     parser.add_argument("--stagger", type=float, default=1.0, help="seconds between call starts")
     parser.add_argument("--flatout-calls", type=int, default=2, help="calls in the flat-out run")
+    parser.add_argument("--graph-reset-s", type=float, default=0.0,
+                        help="VOICE_ASR_GRAPH_RESET_S for the run (0, the default: a reused "
+                             "recognizer's graph is rebuilt after every call)")
     args = parser.parse_args(argv)
     from conftest import LiveServer
 
@@ -293,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     audio = call_audio(args.seconds)
     tag = f"{os.getpid() % 10000:04d}"
     with tempfile.TemporaryDirectory() as tmp:
-        app = make_app(model, f"sqlite:///{tmp}/bench.db", queue_chunks=1500)
+        app = make_app(model, f"sqlite:///{tmp}/bench.db", queue_chunks=1500,
+                       graph_reset_s=args.graph_reset_s)
         with LiveServer(app) as server:
             url = server.url.replace("http://", "ws://") + "/twilio/stream"
             print(f"model {model} ({services_of(app).speech.sample_rate} Hz), "
@@ -309,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
                 if not result.kept_up:
                     break
                 held = calls
-        flat_app = make_app(model, f"sqlite:///{tmp}/flat.db", queue_chunks=1_000_000)
+        flat_app = make_app(model, f"sqlite:///{tmp}/flat.db", queue_chunks=1_000_000,
+                            graph_reset_s=args.graph_reset_s)
         with LiveServer(flat_app) as server:
             url = server.url.replace("http://", "ws://") + "/twilio/stream"
             run(flat_app, url, "flatout", 1, (audio[0][:24000], audio[1][:24000]), tag + "w")
