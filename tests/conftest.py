@@ -15,11 +15,13 @@ import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+import time_machine
 from flask import Flask
 from werkzeug.serving import make_server
 
@@ -146,6 +148,22 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 @pytest.fixture(autouse=True)
 def _fresh_counters() -> None:
     counters.reset()
+
+
+OFFICE_NOW = datetime(2026, 12, 3, 16, 0, tzinfo=UTC)  # Thursday 11:00 in New York
+
+
+@pytest.fixture
+def office_clock() -> Iterator[None]:
+    """The wall clock at ``OFFICE_NOW`` (ticking on from there) for the test's whole life.
+
+    The scripted records of ``records_helpers`` are dated that Thursday; what the
+    product works out from "now" (overdue, closed on time, the retention cut-off)
+    must not change with the day the suite happens to run.  Only this process's
+    clock moves (``time_machine``); monotonic clocks and sleeps are untouched.
+    """
+    with time_machine.travel(OFFICE_NOW, tick=True):
+        yield
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

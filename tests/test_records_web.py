@@ -16,6 +16,8 @@ from voice.records.scope import may_see
 from voice.records.search import FORMULA_START, safe_cell
 from voice.records.tables import AuditEntry
 
+pytestmark = pytest.mark.usefixtures("office_clock")  # dated records, clock-relative figures
+
 OLD_START = "2026-11-20T15:00:00+00:00"  # a Friday two weeks before the others
 
 

@@ -15,6 +15,8 @@ from voice.records.retention import DailyPurge, parse_age, purge
 from voice.records.trends import follow_up_outcomes, tense_by_topic
 from voice.services import services_of
 
+pytestmark = pytest.mark.usefixtures("office_clock")  # dated records, clock-relative figures
+
 NOW = datetime(2026, 12, 3, 18, 0, tzinfo=UTC)
 OLD = "2026-08-01T15:00:00+00:00"  # 124 days before NOW
 
