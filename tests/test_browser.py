@@ -76,9 +76,9 @@ def test_console_shows_a_live_call_and_records_done(browser, config: Config,  # 
         arrived = [pid for pid in shown if pid in on_page]
         assert on_page == arrived[::-1], "cards must be newest first"
 
-        newest = call.locator(".prompt").first
-        newest_id = newest.get_attribute("data-prompt-id")
-        newest.locator("button.done").click()
+        newest_id = call.locator(".prompt").first.get_attribute("data-prompt-id")
+        # by its id: a card that arrives now becomes .first, and the click must not follow it
+        call.locator(f".prompt[data-prompt-id='{newest_id}'] button.done").click()
         call.locator(f".prompt.acted.done[data-prompt-id='{newest_id}']").wait_for()
         recorded = {p["id"]: p for p in store.get_call(sid)["prompts"]}[newest_id]
         assert (recorded["status"], recorded["acted_by"]) == ("done", "jenny")
