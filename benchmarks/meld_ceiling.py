@@ -49,12 +49,12 @@ sys.path.insert(0, str(REPO))
 from voice.frustration.metrics import roc_auc  # noqa: E402
 from voice.frustration.model import Head, load_head  # noqa: E402
 from voice.frustration.training import (  # noqa: E402
+    cached_vectors,
     call_rows,
     default_data_dir,
     fit_head,
     frozen_embeddings,
     goemotions_rows,
-    text_digest,
 )
 
 CALL_WEIGHT = 20.0  # the shipped recipe's weight per call phrase
@@ -148,7 +148,7 @@ def hf_encoder(directory: Path, cache: Path) -> tuple[Embed, float]:
         return torch.nn.functional.normalize(pooled, dim=1).numpy()
 
     def embed(texts: list[str], tag: str) -> np.ndarray:
-        return cached(cache, texts, f"{directory.name}-{tag}", lambda: np.vstack(
+        return cached_vectors(cache, f"ceiling-{directory.name}-{tag}", texts, lambda: np.vstack(
             [encode(texts[i:i + 64]) for i in range(0, len(texts), 64)]))
 
     times = []
@@ -157,18 +157,6 @@ def hf_encoder(directory: Path, cache: Path) -> tuple[Embed, float]:
         encode([text])
         times.append(time.perf_counter() - start)
     return embed, 1000 * float(np.median(times[1:]))
-
-
-def cached(cache: Path, texts: list[str], tag: str, compute: Callable[[], np.ndarray]
-           ) -> np.ndarray:
-    """``compute()`` once per tag and text content, kept under ``cache``."""
-    path = cache / f"ceiling-{tag}-{text_digest(texts)}.npy"
-    if path.exists():
-        return np.asarray(np.load(path))
-    cache.mkdir(parents=True, exist_ok=True)
-    arr = compute()
-    np.save(path, arr)
-    return arr
 
 
 def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - one linear script

@@ -71,12 +71,19 @@ def frozen_embeddings(texts: list[str], cache: Path, tag: str) -> np.ndarray:
     from voice.embedding import load_encoder
 
     encoder = load_encoder()
-    path = cache / f"frozen-{tag}-{encoder.tag}-{text_digest(texts)}.npy"
+    return cached_vectors(cache, f"frozen-{tag}-{encoder.tag}", texts,
+                          lambda: encoder.encode(texts, batch_size=128))
+
+
+def cached_vectors(cache: Path, name: str, texts: list[str],
+                   compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """``compute()``'s array for ``texts``, kept in ``cache`` by name and text content."""
+    path = cache / f"{name}-{text_digest(texts)}.npy"
     if path.exists():
-        cached: np.ndarray = np.load(path)
-        return cached
+        stored: np.ndarray = np.load(path)
+        return stored
     cache.mkdir(parents=True, exist_ok=True)
-    arr = encoder.encode(texts, batch_size=128)
+    arr = compute()
     np.save(path, arr)
     return arr
 
