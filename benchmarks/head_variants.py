@@ -11,12 +11,15 @@ cached by ``voice.frustration.training.frozen_embeddings``:
 * ``labels28``: the same network's 28 label probabilities, frustration read as the
   noisy-OR of anger, annoyance, disapproval and disappointment (no binary output);
 * ``vader``: the shipped recipe with VADER's neg / neu / pos / compound appended to the
-  vector (``vaderSentiment``, MIT; only when importable).
+  vector (``voice.frustration.lexicon``; ``vaderSentiment``, MIT);
+* ``xed-W``: the recipe plus XED's English subtitle lines (``models/xed/``, CC BY 4.0;
+  frustrated = anger), each line at weight W (``--xed-weights``); ``xed-disgust-1``: the
+  same with anger or disgust as the label; ``vader+xed-W``: both levers.
 
 Chosen on development data: GoEmotions dev and ``models/call_phrases.jsonl``
-split=dev (per-turn AUC, ECE after Platt on the same dev rows); MELD train-split caller
-turns (the state's development dialogues) are printed for information, not used to
-choose and never to fit.  ``--report NAME`` then prints, once, the held-out figures of
+split=dev (per-turn AUC, ECE after Platt on the same dev rows), XED's dev tenth; MELD
+train-split caller turns (the state's development dialogues) are development data too,
+never fitted on.  ``--report NAME`` then prints, once, the held-out figures of
 the variant named: GoEmotions test, the held-out call utterances, MELD dev+test caller
 turns, and the call-level state on the eval dialogues of ``tune_state.py`` (its
 ``--limit 300`` samples), with the variant's scores put on the shipped head's scale
@@ -45,6 +48,7 @@ from tune_state import load_sets  # noqa: E402
 
 from voice.frustration.calibration import fit_platt, logit, sigmoid  # noqa: E402
 from voice.frustration.evaluate import evaluate  # noqa: E402
+from voice.frustration.lexicon import lexicon_features  # noqa: E402
 from voice.frustration.metrics import expected_calibration_error, roc_auc  # noqa: E402
 from voice.frustration.model import Head, load_head  # noqa: E402
 from voice.frustration.state import Tuning  # noqa: E402
@@ -58,6 +62,7 @@ from voice.frustration.training import (  # noqa: E402
     frozen_embeddings,
     goemotions_rows,
     read_jsonl,
+    xed_rows,
 )
 
 FRUSTRATED_LABELS = ("anger", "annoyance", "disapproval", "disappointment")
@@ -122,15 +127,9 @@ def noisy_or(probs: np.ndarray, names: list[str]) -> np.ndarray:
     return np.asarray(1.0 - np.prod(1.0 - probs[:, cols], axis=1))
 
 
-def vader_features(texts: list[str]) -> np.ndarray | None:
-    """VADER's neg, neu, pos, compound per text (None when the package is missing)."""
-    try:
-        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-    except ImportError:
-        return None
-    analyzer = SentimentIntensityAnalyzer()
-    return np.array([[s["neg"], s["neu"], s["pos"], s["compound"]]
-                     for s in map(analyzer.polarity_scores, texts)], dtype=np.float32)
+def reads_lexicon(name: str, head: Any) -> bool:
+    """Whether variant ``name`` reads the lexicon features after the embedding."""
+    return name.startswith("vader") or bool(getattr(head, "reads_lexicon", False))
 
 
 def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - one linear script
@@ -140,6 +139,8 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - one linear s
     parser.add_argument("--aux", type=float, default=1.0, help="Weight of the 28-label loss.")
     parser.add_argument("--report", default=None, help="Report this variant on eval data.")
     parser.add_argument("--out", type=Path, default=None, help="Write the figures as JSON.")
+    parser.add_argument("--xed-weights", default="0.5,1,2",
+                        help="Weights per XED line to try (comma-separated; empty: none).")
     args = parser.parse_args(argv)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     data = default_data_dir()
@@ -170,50 +171,66 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - one linear s
     frust, lab_head = fit_multitask(x_train, train.y, train.w, labels, has_labels, args.aux)
     variants["multitask"] = frust
     variants["labels28"] = lab_head
-    extra_train = vader_features(train.texts)
-    if extra_train is not None:
-        vader_dev = vader_features(dev.texts)
-        vader_dialogue = vader_features(dialogue_texts)
-        variants["vader"] = fit_head(np.hstack([x_train, extra_train]), train.y, train.w)
+    extra_train = lexicon_features(train.texts)
+    vader_dev = lexicon_features(dev.texts)
+    vader_dialogue = lexicon_features(dialogue_texts)
+    variants["vader"] = fit_head(np.hstack([x_train, extra_train]), train.y, train.w)
+    xed_train, xed_dev = xed_rows("train"), xed_rows("dev")
+    x_xed = frozen_embeddings([r["text"] for r in xed_train], args.cache, "xed-train")
+    x_xed_dev = frozen_embeddings([r["text"] for r in xed_dev], args.cache, "xed-dev")
+    vader_xed_dev = lexicon_features([r["text"] for r in xed_dev])
+    y_xed_dev = np.array([r["frustrated"] for r in xed_dev], dtype=float)
+    x_with_xed = np.vstack([x_train, x_xed])
+    vader_with_xed = np.vstack([extra_train, lexicon_features([r["text"] for r in xed_train])])
+    for weight in [float(w) for w in args.xed_weights.split(",") if w.strip()]:
+        with_xed = train + Labelled.of(xed_train, weight=weight)
+        variants[f"xed-{weight:g}"] = fit_head(x_with_xed, with_xed.y, with_xed.w)
+        variants[f"vader+xed-{weight:g}"] = fit_head(np.hstack([x_with_xed, vader_with_xed]),
+                                                     with_xed.y, with_xed.w)
+    if args.xed_weights.strip():
+        angry_or_disgusted = [{**r, "frustrated": bool({"anger", "disgust"} & set(r["labels"]))}
+                              for r in xed_train]
+        with_xed = train + Labelled.of(angry_or_disgusted)
+        variants["xed-disgust-1"] = fit_head(x_with_xed, with_xed.y, with_xed.w)
     print(f"fitted: {time.process_time() - cpu0:.0f} CPU-s", file=sys.stderr)
 
-    def predict(name: str, x: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
+    def predict(name: str, x: np.ndarray, extra: np.ndarray) -> np.ndarray:
+        """``name``'s scores for rows with embeddings ``x`` and lexicon features ``extra``."""
         head = variants[name]
         if name == "labels28":
             return noisy_or(multilabel_probs(head, x), names)
-        if name == "vader":
+        if reads_lexicon(name, head):
             return np.asarray(head.predict(np.hstack([x, extra])))
         return np.asarray(head.predict(x))
 
     meld_x = x_dialogue[[row_of[t] for t, _ in meld_dev]]
     meld_y = np.array([lab for _, lab in meld_dev], dtype=float)
-    meld_extra = (vader_dialogue[[row_of[t] for t, _ in meld_dev]]
-                  if extra_train is not None else None)
+    meld_extra = vader_dialogue[[row_of[t] for t, _ in meld_dev]]
     print("\ndevelopment (choose here): per-turn AUC; ECE after Platt on the same dev rows")
     print(f"| variant | GoEmotions dev AUC ({n_ge_dev}) | call dev AUC ({len(calls_dev)}) "
-          f"| dev ECE raw / Platt | MELD train-split caller turns AUC ({len(meld_dev)}), "
-          "not used to choose |")
-    print("| --- | --- | --- | --- | --- |")
+          f"| dev ECE raw / Platt | XED dev AUC ({len(xed_dev)}) "
+          f"| MELD train-split caller turns AUC ({len(meld_dev)}) |")
+    print("| --- | --- | --- | --- | --- | --- |")
     dev_rows = {}
     for name in variants:
-        p = predict(name, x_dev, vader_dev if name == "vader" else None)
+        p = predict(name, x_dev, vader_dev)
         platt = fit_platt(p, dev.y)
-        pm = predict(name, meld_x, meld_extra if name == "vader" else None)
+        pm = predict(name, meld_x, meld_extra)
         dev_rows[name] = {
             "goemotions_dev_auc": roc_auc(dev.y[:n_ge_dev], p[:n_ge_dev]),
             "call_dev_auc": roc_auc(dev.y[n_ge_dev:], p[n_ge_dev:]),
             "ece_raw": expected_calibration_error(dev.y, p),
             "ece_platt": expected_calibration_error(dev.y, platt.apply(p)),
+            "xed_dev_auc": roc_auc(y_xed_dev, predict(name, x_xed_dev, vader_xed_dev)),
             "meld_train_auc": roc_auc(meld_y, pm), "platt": platt.to_dict()}
         r = dev_rows[name]
         print(f"| {name} | {r['goemotions_dev_auc']:.3f} | {r['call_dev_auc']:.3f} | "
-              f"{r['ece_raw']:.3f} / {r['ece_platt']:.3f} | {r['meld_train_auc']:.3f} |")
+              f"{r['ece_raw']:.3f} / {r['ece_platt']:.3f} | {r['xed_dev_auc']:.3f} | "
+              f"{r['meld_train_auc']:.3f} |")
     result: dict[str, Any] = {"aux": args.aux, "dev": dev_rows}
     if args.report:
         result["eval"] = report(args, args.report, variants, predict, dev, x_dev,
-                                vader_dev if extra_train is not None else None, sets,
-                                x_dialogue, row_of,
-                                vader_dialogue if extra_train is not None else None)
+                                vader_dev, sets, x_dialogue, row_of, vader_dialogue)
     result["cpu_s"] = round(time.process_time() - cpu0, 1)
     result["wall_s"] = round(time.perf_counter() - wall0, 1)
     result["load_avg"] = [round(v, 2) for v in os.getloadavg()]
@@ -235,9 +252,9 @@ class _ArrayScorer:
 
 
 def report(args: argparse.Namespace, name: str, variants: dict[str, Any], predict: Any,
-           dev: Labelled, x_dev: np.ndarray, vader_dev: np.ndarray | None,
+           dev: Labelled, x_dev: np.ndarray, vader_dev: np.ndarray,
            sets: dict[str, Any], x_dialogue: np.ndarray, row_of: dict[str, int],
-           vader_dialogue: np.ndarray | None) -> dict[str, Any]:
+           vader_dialogue: np.ndarray) -> dict[str, Any]:
     """Held-out figures of ``shipped`` and ``name``, once."""
     data = default_data_dir()
     ge_test = Labelled.of(goemotions_rows(data, "test"))
@@ -245,21 +262,18 @@ def report(args: argparse.Namespace, name: str, variants: dict[str, Any], predic
     x_test = frozen_embeddings(ge_test.texts, args.cache, "goemotions_test")
     x_held = frozen_embeddings(heldout.texts, args.cache, "call_heldout")
     texts = list(row_of)
-    base_platt = fit_platt(predict("shipped", x_dev), dev.y)
+    base_platt = fit_platt(predict("shipped", x_dev, vader_dev), dev.y)
+    test_extra, held_extra = lexicon_features(ge_test.texts), lexicon_features(heldout.texts)
     out: dict[str, Any] = {}
     for variant in ("shipped", name):
-        extra = variant == "vader"
-        platt = fit_platt(predict(variant, x_dev, vader_dev if extra else None), dev.y)
+        platt = fit_platt(predict(variant, x_dev, vader_dev), dev.y)
 
         def to_shipped_scale(p: np.ndarray, platt: Any = platt) -> np.ndarray:
             """Calibrated by its own Platt, then through the shipped head's Platt inverse."""
             return np.asarray(sigmoid((platt.a * logit(p) + platt.b - base_platt.b)
                                       / base_platt.a))
 
-        test_extra = vader_features(ge_test.texts) if extra else None
-        held_extra = vader_features(heldout.texts) if extra else None
-        p_dialogue = to_shipped_scale(predict(variant, x_dialogue,
-                                              vader_dialogue if extra else None))
+        p_dialogue = to_shipped_scale(predict(variant, x_dialogue, vader_dialogue))
         scorer = _ArrayScorer(variant, dict(zip(texts, p_dialogue.tolist(), strict=True)))
         figures: dict[str, Any] = {
             "goemotions_test_auc": roc_auc(ge_test.y, predict(variant, x_test, test_extra)),

@@ -111,19 +111,28 @@ def _evaluate(source: IO[str], sink: IO[str], scorer: UtteranceScorer, as_json: 
 @click.option("--threads", type=int, default=2, show_default=True)
 @click.option("--with-baseline", is_flag=True,
               help="Also refit the frozen-encoder baseline head (models/frustration_head.npz).")
+@click.option("--head-only", is_flag=True,
+              help="Only refit the frozen-encoder head (the default scorer); no fine-tuning.")
 def train_command(data_dir: Path | None, cache: Path, models_dir: Path | None,
-                  max_minutes: float, epochs: float, threads: int, with_baseline: bool) -> None:
+                  max_minutes: float, epochs: float, threads: int, with_baseline: bool,
+                  head_only: bool) -> None:
     """Fine-tune MiniLM on frustration; write models/frustration_minilm/ and its card."""
     from tqdm import tqdm
 
     from voice.frustration.finetune import FineTuneConfig
-    from voice.frustration.model import repo_models_dir
+    from voice.frustration.model import HEAD_FILENAME, repo_models_dir, save_head
     from voice.frustration.train_run import run_training
-    from voice.frustration.training import default_data_dir
+    from voice.frustration.training import default_data_dir, train_baseline_head
 
     data = data_dir or default_data_dir()
     if not (data / "goemotions" / "goemotions_train.jsonl").exists():
         raise click.ClickException(f"no GoEmotions data under {data} (give --data-dir)")
+    if head_only:
+        head, metrics = train_baseline_head(data, cache,
+                                            progress=lambda msg: click.echo(msg, err=True))
+        save_head((models_dir or repo_models_dir()) / HEAD_FILENAME, head)
+        click.echo(json.dumps({"head": metrics}, indent=2))
+        return
     cfg = FineTuneConfig(max_minutes=max_minutes, epochs=epochs, threads=threads)
 
     def bar(total: int, done: int) -> tqdm[Any]:

@@ -3,8 +3,9 @@
 This module owns the ``UtteranceScorer`` interface, ``load_scorer`` and these engines:
 
 * ``MiniLMHeadScorer`` — the offline default and the baseline (``minilm-head``): the
-  frozen shared MiniLM encoder (``voice.embedding``) plus the small head committed
-  as ``models/frustration_head.npz``.
+  frozen shared MiniLM encoder (``voice.embedding``), with VADER's lexicon features
+  (``voice.frustration.lexicon``) when the head was fitted with them, through the
+  small head committed as ``models/frustration_head.npz``.
 * ``FineTunedScorer`` (``voice.frustration.onnx_model``, ``minilm-finetuned``):
   MiniLM fine-tuned end to end, int8 ONNX, calibrated; ``models/frustration_minilm/``,
   written by `voice models train-frustration`.
@@ -24,6 +25,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from voice.config import sentiment_model_from_env
+from voice.frustration.calibration import Platt
+from voice.frustration.lexicon import FEATURE_NAME as LEXICON_FEATURES
+from voice.frustration.lexicon import lexicon_features
 
 ENV_VAR = "VOICE_SENTIMENT_MODEL"
 DEFAULT_SCORER_NAME = "minilm-head"  # the frozen-encoder baseline
@@ -88,8 +92,20 @@ class Head:
     threshold: float = 0.5
     meta: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def reads_lexicon(self) -> bool:
+        """Whether the head was fitted on embeddings plus the lexicon features."""
+        return LEXICON_FEATURES in self.meta.get("features", ())
+
+    def inputs(self, texts: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
+        """What the head reads for ``texts``: their embeddings, then the lexicon
+        features when it was fitted with them."""
+        if not self.reads_lexicon:
+            return embeddings
+        return np.hstack([embeddings, lexicon_features(texts)])
+
     def predict(self, embeddings: np.ndarray) -> np.ndarray:
-        """Frustration probability for each row of ``embeddings``."""
+        """Frustration probability for each row of ``embeddings`` (``inputs``' rows)."""
         x = embeddings.astype(np.float32)
         for i, (w, b) in enumerate(self.layers):
             x = x @ w + b
@@ -136,6 +152,8 @@ class MiniLMHeadScorer:
 
     def __init__(self, head_path: Path | str | None = None, encoder: Any = None) -> None:
         self.head = load_head(head_path)
+        scale = self.head.meta.get("state_scale") or {}
+        self.scale = Platt(float(scale.get("a", 1.0)), float(scale.get("b", 0.0)))
         if encoder is None:
             from voice.embedding import load_encoder
 
@@ -152,7 +170,8 @@ class MiniLMHeadScorer:
         if not texts:
             return []
         embeddings = self.encoder.encode(list(texts))
-        return [float(p) for p in self.head.predict(embeddings)]
+        raw = self.head.predict(self.head.inputs(texts, embeddings))
+        return [float(p) for p in self.scale.apply(raw)]
 
 
 def label_weight(label: str) -> float:
