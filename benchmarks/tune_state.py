@@ -127,11 +127,13 @@ def rising_objective(dev: dict[str, EvalReport]) -> float:
 
 
 def rising_grid(levels: Tuning) -> list[Tuning]:
-    """``rising`` against the caller's own baseline; the level tuning stays ``levels``."""
+    """``rising`` against the caller's own baseline; the level tuning stays ``levels``.
+    Larger jumps come first, so of rules that score the same on development data the
+    search keeps the one asking the largest rise over the caller's own baseline."""
     return [replace(levels, rising_against="call-baseline", rising_min=rmin, rising_jump=jump,
                     rising_after=after)
             for rmin, jump, after in itertools.product(
-                (0.4, 0.5, 0.6, 0.7, 0.8), (0.1, 0.2, 0.3, 0.4, 0.5), (1, 2))]
+                (0.4, 0.5, 0.6, 0.7, 0.8), (0.5, 0.4, 0.3, 0.2, 0.1), (1, 2))]
 
 
 def search_rising(sets: dict[str, list[LabelledDialogue]], scorer: CachedScorer,

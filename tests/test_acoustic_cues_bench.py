@@ -36,7 +36,7 @@ DIALOGUE = {"id": "bench-test", "turns": [
 
 
 class WordingScorer:
-    """0.05 for every text, except ``edgy`` (0.3 when given) for texts saying 'today':
+    """0.05 for every text, except ``edgy`` (0.4 when given) for texts saying 'today':
     words a little negative, not enough to alarm on their own."""
 
     name = "wording"
@@ -74,8 +74,8 @@ def test_flat_rendering_keeps_the_frustrated_turn_within_the_jitter(item):
 
 def test_a_strong_voice_tips_slightly_negative_words_into_a_catch(item):
     rendered = {item.dialogue.id: bench.render(item, "strong", bench.Renderer())}
-    on = bench.evaluate([item], WordingScorer(0.3), Tuning(), rendered)
-    off = bench.evaluate([item], WordingScorer(0.3), Tuning(), bench.strip_audio(rendered))
+    on = bench.evaluate([item], WordingScorer(0.4), Tuning(), rendered)
+    off = bench.evaluate([item], WordingScorer(0.4), Tuning(), bench.strip_audio(rendered))
     assert (on.turned, on.caught) == (1, 1)
     assert (off.turned, off.caught) == (1, 0)
 
