@@ -33,8 +33,8 @@ sys.path.insert(0, str(REPO))
 from voice.frustration.dialogues import DiskCachedScorer  # noqa: E402
 from voice.frustration.metrics import f1_at, roc_auc  # noqa: E402
 from voice.frustration.model import (  # noqa: E402
-    DEFAULT_SCORER_NAME,
     FINETUNED_SCORER_NAME,
+    HEAD_SCORER_NAME,
     load_scorer,
 )
 from voice.frustration.training import (  # noqa: E402
@@ -70,7 +70,7 @@ def turn_sets(data_dir: Path) -> dict[str, Labelled]:
 
 def cached(kind: str, cache: Path) -> tuple[DiskCachedScorer, float]:
     """The scorer (with its disk cache) and its operating threshold."""
-    name = FINETUNED_SCORER_NAME if kind == "finetuned" else DEFAULT_SCORER_NAME
+    name = FINETUNED_SCORER_NAME if kind == "finetuned" else HEAD_SCORER_NAME
     scorer = load_scorer(name)
     path = (REPO / "models" / "frustration_minilm" / "model.int8.onnx" if kind == "finetuned"
             else REPO / "models" / "frustration_head.npz")

@@ -207,6 +207,8 @@ class LogitCachedScorer:
         """Calibrated scores from the cached logits and the card."""
         from voice.frustration.onnx_model import combine
 
+        if not texts:
+            return []
         self.prefetch(texts)
         logits = np.array([self._logits[t] for t in texts]).reshape(len(texts), -1)
         raw = combine(logits, self.model.outputs, self.model.formula)
@@ -221,7 +223,7 @@ class LogitCachedScorer:
 
 def make_scorer(kind: str, cache: Path) -> CachedScorer:
     """The fine-tuned model or the frozen-head baseline, with a disk cache."""
-    from voice.frustration.model import DEFAULT_SCORER_NAME
+    from voice.frustration.model import HEAD_SCORER_NAME
 
     cache.mkdir(parents=True, exist_ok=True)
     stamp = _model_stamp(kind)
@@ -230,7 +232,7 @@ def make_scorer(kind: str, cache: Path) -> CachedScorer:
         return CachedScorer(inner)  # type: ignore[arg-type]
     from voice.frustration.model import load_scorer
 
-    return DiskCachedScorer(load_scorer(DEFAULT_SCORER_NAME),
+    return DiskCachedScorer(load_scorer(HEAD_SCORER_NAME),
                             cache / f"scores-{kind}-{stamp}.npz")
 
 

@@ -9,9 +9,9 @@ from voice.frustration.model import FINETUNED_SCORER_NAME, default_finetuned_dir
 from voice.frustration.onnx_model import FineTunedScorer
 
 RECORDED = Path(__file__).parent / "fixtures" / "finetuned_scores.json"
-# ONNX Runtime's int8 kernels differ by CPU (AVX2 u8s8 saturates where AVX-512 VNNI does not):
-# the fixed set, recorded on one 2-core EPYC, scored up to 0.116 apart on another with VNNI.
-INT8_KERNEL_TOLERANCE = 0.15
+# The weights are quantized to 7 bits (voice.embedding.quantize_int8), so no u8 x s8 product
+# saturates ONNX Runtime's AVX2 kernels and a score is the same with or without AVX-512 VNNI.
+INT8_KERNEL_TOLERANCE = 0.02
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,8 @@ def test_model_files_are_small_enough_for_git_and_the_card_names_its_data():
     assert total < 40 * 2**20
     card = json.loads((folder / "card.json").read_text())
     assert card["data"]["train"] and card["data"]["reported"]
-    assert card["metrics"]["goemotions_dev"]["auc"] > 0.7
+    assert card["metrics"]["goemotions_dev"]["auc"] > 0.8
+    assert "XED" in " ".join(card["data"]["train"])
     assert card["trained"]
 
 
@@ -62,6 +63,14 @@ def test_scores_do_not_depend_on_what_else_is_in_the_batch(scorer):
     text = "Nobody ever calls me back from this office."
     alone = scorer.score([text])[0]
     batched = scorer.score(["Okay.", text, "Could I book a physical for next month, please?"])[1]
-    # int8 activations are quantized with one scale per batch (padding included), so a
-    # batch moves a score a little; live calls score one utterance at a time.
-    assert alone == pytest.approx(batched, abs=0.08)
+    # int8 activations are quantized with one scale per run, so the scorer runs one text
+    # at a time: a batch gives each text the score it has alone.
+    assert alone == pytest.approx(batched, abs=1e-6)
+
+
+def test_texts_are_scored_unpadded_whatever_the_packaged_tokenizer_pads_to(scorer):
+    # the packaged tokenizer.json pads every text to 128 tokens; scored that way, the
+    # first fine-tuned model's graph (exported through SDPA) attended to the padding
+    folder_padding = json.loads((default_finetuned_dir() / "tokenizer.json").read_text())
+    assert folder_padding["padding"] is not None
+    assert len(scorer.tokenizer.encode("Okay.").ids) < 8

@@ -9,6 +9,7 @@ the offline MiniLM head).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -109,13 +110,16 @@ def _evaluate(source: IO[str], sink: IO[str], scorer: UtteranceScorer, as_json: 
               help="Stop fine-tuning after this much training time (resumable).")
 @click.option("--epochs", type=float, default=1.0, show_default=True)
 @click.option("--threads", type=int, default=2, show_default=True)
+@click.option("--freeze-layers", type=int, default=None,
+              help="Keep the embeddings and this many lower encoder layers frozen "
+                   "(default: the config's).")
 @click.option("--with-baseline", is_flag=True,
               help="Also refit the frozen-encoder baseline head (models/frustration_head.npz).")
 @click.option("--head-only", is_flag=True,
               help="Only refit the frozen-encoder head (the default scorer); no fine-tuning.")
 def train_command(data_dir: Path | None, cache: Path, models_dir: Path | None,
-                  max_minutes: float, epochs: float, threads: int, with_baseline: bool,
-                  head_only: bool) -> None:
+                  max_minutes: float, epochs: float, threads: int, freeze_layers: int | None,
+                  with_baseline: bool, head_only: bool) -> None:
     """Fine-tune MiniLM on frustration; write models/frustration_minilm/ and its card."""
     from tqdm import tqdm
 
@@ -134,6 +138,8 @@ def train_command(data_dir: Path | None, cache: Path, models_dir: Path | None,
         click.echo(json.dumps({"head": metrics}, indent=2))
         return
     cfg = FineTuneConfig(max_minutes=max_minutes, epochs=epochs, threads=threads)
+    if freeze_layers is not None:
+        cfg = replace(cfg, freeze_layers=freeze_layers)
 
     def bar(total: int, done: int) -> tqdm[Any]:
         return tqdm(total=total, initial=done, desc="fine-tune", unit="batch")

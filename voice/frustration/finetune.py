@@ -3,8 +3,9 @@
 This module owns the shipped model's training: the packaged all-MiniLM-L6-v2
 encoder plus a linear layer over its mean-pooled output, trained end to end on
 GoEmotions ``train`` (output ``frustrated`` = anger|annoyance|disapproval|
-disappointment, plus the 28 GoEmotions labels as auxiliary outputs) and the call
-phrases (``frustrated`` only).  Token ids are cached and training checkpoints
+disappointment, plus the 28 GoEmotions labels as auxiliary outputs), XED's English
+subtitle lines (``models/xed/``, ``frustrated`` = anger) and the call phrases
+(``frustrated`` only).  Token ids are cached and training checkpoints
 every few steps, so an interrupted run resumes where it stopped.  The trained net
 is exported with ``torch.onnx`` and its weights quantized to int8 with ONNX
 Runtime's dynamic quantization (``export_int8``).
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from voice.frustration.training import SEED, call_rows, goemotions_rows, text_digest
+from voice.frustration.training import SEED, call_rows, goemotions_rows, text_digest, xed_rows
 
 GE_LABELS = (
     "admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion",
@@ -43,7 +44,8 @@ class FineTuneConfig:
     lr: float = 5e-5
     head_lr: float = 1e-3
     warmup: float = 0.06
-    negatives_per_positive: float = 1.2  # GoEmotions calm rows kept per frustrated row
+    negatives_per_positive: float = 1.2  # calm rows kept per frustrated row (GoEmotions, XED)
+    xed_weight: float = 1.0  # loss weight of an XED subtitle line (0: XED left out)
     call_repeats: int = 10  # each call phrase is seen this many times per epoch
     call_weight: float = 1.5  # loss weight of a call phrase relative to a comment
     aux_weight: float = 0.5  # weight of the 28 GoEmotions label outputs
@@ -76,19 +78,30 @@ def _tokenizer(encoder_dir: Path, max_length: int) -> Any:
     return tok
 
 
-def build_training_set(data_dir: Path, encoder_dir: Path, cache: Path,
-                       cfg: FineTuneConfig) -> TrainingSet:
-    """GoEmotions train (calm rows subsampled) plus repeated call phrases, tokenised once."""
-    rng = np.random.default_rng(cfg.seed)
-    ge = goemotions_rows(data_dir, "train")
-    pos = [r for r in ge if r["frustrated"]]
-    neg = [r for r in ge if not r["frustrated"]]
+def _subsample_calm(rows: list[dict[str, Any]], cfg: FineTuneConfig,
+                    rng: np.random.Generator) -> tuple[list[dict[str, Any]], int, int]:
+    """Every frustrated row and ``negatives_per_positive`` calm rows for each; the rows,
+    how many frustrated and how many calm rows there were."""
+    pos = [r for r in rows if r["frustrated"]]
+    neg = [r for r in rows if not r["frustrated"]]
     keep = rng.choice(len(neg), size=min(len(neg), int(len(pos) * cfg.negatives_per_positive)),
                       replace=False)
-    ge_rows = pos + [neg[i] for i in sorted(keep)]
+    return pos + [neg[i] for i in sorted(keep)], len(pos), len(neg)
+
+
+def build_training_set(data_dir: Path, encoder_dir: Path, cache: Path,
+                       cfg: FineTuneConfig) -> TrainingSet:
+    """GoEmotions and XED train (calm rows subsampled) plus repeated call phrases,
+    tokenised once."""
+    rng = np.random.default_rng(cfg.seed)
+    ge_rows, ge_pos, ge_neg = _subsample_calm(goemotions_rows(data_dir, "train"), cfg, rng)
+    xed, xed_pos, _ = (_subsample_calm(xed_rows("train"), cfg, rng) if cfg.xed_weight > 0
+                       else ([], 0, 0))
     calls = call_rows(split="train")
-    texts = [r["text"] for r in ge_rows] + [r["text"] for r in calls] * cfg.call_repeats
+    texts = ([r["text"] for r in ge_rows] + [r["text"] for r in calls] * cfg.call_repeats
+             + [r["text"] for r in xed])
     n_ge = len(ge_rows)
+    n_calls = len(calls) * cfg.call_repeats
     targets = np.zeros((len(texts), len(OUTPUTS)), dtype=np.float32)
     masks = np.zeros_like(targets)
     for i, r in enumerate(ge_rows):
@@ -99,12 +112,17 @@ def build_training_set(data_dir: Path, encoder_dir: Path, cache: Path,
     for k, r in enumerate(calls * cfg.call_repeats):
         targets[n_ge + k, 0] = float(r["frustrated"])
         masks[n_ge + k, 0] = 1.0
+    for k, r in enumerate(xed):
+        targets[n_ge + n_calls + k, 0] = float(r["frustrated"])
+        masks[n_ge + n_calls + k, 0] = 1.0
     weights = np.ones(len(texts), dtype=np.float32)
-    weights[n_ge:] = cfg.call_weight
+    weights[n_ge:n_ge + n_calls] = cfg.call_weight
+    weights[n_ge + n_calls:] = cfg.xed_weight
     digest = text_digest(texts, f"len={cfg.max_length}")
     ids = _cached_ids(texts, encoder_dir, cache / f"tokens-{digest}.npz", cfg.max_length)
-    counts = {"goemotions_frustrated": len(pos), "goemotions_calm_kept": len(keep),
-              "goemotions_calm_total": len(neg), "call_phrases": len(calls),
+    counts = {"goemotions_frustrated": ge_pos, "goemotions_calm_kept": n_ge - ge_pos,
+              "goemotions_calm_total": ge_neg, "xed_angry": xed_pos,
+              "xed_calm_kept": len(xed) - xed_pos, "call_phrases": len(calls),
               "call_repeats": cfg.call_repeats, "rows": len(texts)}
     return TrainingSet(ids, targets, masks, weights, counts, digest)
 
@@ -161,8 +179,8 @@ def make_net(encoder_dir: Path) -> Any:
     class FrustrationNet(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            # eager attention exports as plain ops that ONNX Runtime fuses into Attention
-            # nodes (the default SDPA exports unfused: 4x slower per utterance)
+            # eager attention keeps the attention mask in the exported graph: an SDPA
+            # export traced with an all-ones mask leaves it out, so padding is attended to
             self.encoder = AutoModel.from_pretrained(str(encoder_dir), local_files_only=True,
                                                      attn_implementation="eager")
             self.dropout = torch.nn.Dropout(0.1)

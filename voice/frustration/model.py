@@ -2,13 +2,13 @@
 
 This module owns the ``UtteranceScorer`` interface, ``load_scorer`` and these engines:
 
-* ``MiniLMHeadScorer`` — the offline default and the baseline (``minilm-head``): the
+* ``FineTunedScorer`` (``voice.frustration.onnx_model``, ``minilm-finetuned``), the
+  offline default: MiniLM fine-tuned end to end, int8 ONNX, calibrated;
+  ``models/frustration_minilm/``, written by `voice models train-frustration`.
+* ``MiniLMHeadScorer`` — the baseline (``minilm-head``): the
   frozen shared MiniLM encoder (``voice.embedding``), with VADER's lexicon features
   (``voice.frustration.lexicon``) when the head was fitted with them, through the
   small head committed as ``models/frustration_head.npz``.
-* ``FineTunedScorer`` (``voice.frustration.onnx_model``, ``minilm-finetuned``):
-  MiniLM fine-tuned end to end, int8 ONNX, calibrated; ``models/frustration_minilm/``,
-  written by `voice models train-frustration`.
 * ``HFClassifierScorer`` — any Hugging Face sequence-classification model named by
   ``VOICE_SENTIMENT_MODEL``; its labels are mapped onto frustration through
   ``LABEL_WEIGHTS`` (see ``label_weight``).
@@ -30,8 +30,9 @@ from voice.frustration.lexicon import FEATURE_NAME as LEXICON_FEATURES
 from voice.frustration.lexicon import lexicon_features
 
 ENV_VAR = "VOICE_SENTIMENT_MODEL"
-DEFAULT_SCORER_NAME = "minilm-head"  # the frozen-encoder baseline
+HEAD_SCORER_NAME = "minilm-head"  # the frozen-encoder baseline
 FINETUNED_SCORER_NAME = "minilm-finetuned"
+DEFAULT_SCORER_NAME = FINETUNED_SCORER_NAME  # better than the baseline on development data
 HEAD_FILENAME = "frustration_head.npz"
 
 # How much each classifier label counts as frustration (lower-cased label names).
@@ -148,7 +149,7 @@ def load_head(path: Path | str | None = None) -> Head:
 class MiniLMHeadScorer:
     """The offline default: MiniLM sentence embeddings through the trained head."""
 
-    name = DEFAULT_SCORER_NAME
+    name = HEAD_SCORER_NAME
 
     def __init__(self, head_path: Path | str | None = None, encoder: Any = None) -> None:
         self.head = load_head(head_path)
@@ -242,13 +243,14 @@ def load_scorer(
 ) -> UtteranceScorer:
     """The scorer named by ``model_name`` (a ``VOICE_SENTIMENT_MODEL`` value).
 
-    ``None``, ``""``, ``"minilm-head"`` or a ``head_path`` give the offline default,
-    the frozen-encoder head (still better on development data than the fine-tuned
-    model this 2-core machine could train, see the README); ``"minilm-finetuned"``
-    gives the fine-tuned model in ``models/frustration_minilm/``, and a folder with a
-    ``card.json`` that kind of model.  Anything else is a Hugging Face
-    model id or folder.  Raises ``ScorerLoadError`` naming the variable.
+    ``None``, ``""`` or ``"minilm-finetuned"`` give the offline default, the fine-tuned
+    model in ``models/frustration_minilm/`` (a folder with a ``card.json``: that kind
+    of model); ``"minilm-head"`` or a ``head_path`` the frozen-encoder baseline head.
+    Anything else is a Hugging Face model id or folder.  Raises ``ScorerLoadError``
+    naming the variable.
     """
+    if not model_name and head_path is None:
+        model_name = DEFAULT_SCORER_NAME
     finetuned = _finetuned_dir(model_name)
     if finetuned is not None and head_path is None:
         try:
@@ -261,7 +263,7 @@ def load_scorer(
     if model_name == FINETUNED_SCORER_NAME:
         raise ScorerLoadError(f"{ENV_VAR}={model_name!r}: no fine-tuned model in "
                               f"{default_finetuned_dir()}; run `voice models train-frustration`")
-    if not model_name or model_name == DEFAULT_SCORER_NAME:
+    if not model_name or model_name == HEAD_SCORER_NAME:
         try:
             return MiniLMHeadScorer(head_path)
         except ScorerLoadError:

@@ -49,6 +49,7 @@ class FineTunedScorer:
         self.calibration = Platt(float(cal.get("a", 1.0)), float(cal.get("b", 0.0)))
         self.max_length = int(self.card["max_length"])
         self.tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
+        self.tokenizer.no_padding()  # the packaged tokenizer.json pads every text to 128
         self.tokenizer.enable_truncation(self.max_length)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
@@ -64,10 +65,16 @@ class FineTunedScorer:
         """The operating threshold (on the calibrated probability) from the card."""
         return float(self.card["score"].get("threshold", 0.5))
 
-    def logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """All output logits, one row per text (texts sorted by length into batches)."""
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        """All output logits, one row per text.
+
+        One text per run, unpadded, as the shared int8 encoder does: dynamic quantization
+        scales activations per run, so a batch would make a text's score depend on its
+        neighbours, and a graph exported through SDPA attention traced an all-ones mask
+        away, so padding would be attended to.
+        """
         out = np.zeros((len(texts), len(self.outputs)), dtype=np.float32)
-        for rows, ids, mask in padded_batches(self.tokenizer, texts, batch_size):
+        for rows, ids, mask in padded_batches(self.tokenizer, texts, batch_size=1):
             with self._lock:
                 (result,) = self.session.run(["logits"], {"input_ids": ids,
                                                           "attention_mask": mask})
