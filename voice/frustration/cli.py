@@ -108,7 +108,7 @@ def _evaluate(source: IO[str], sink: IO[str], scorer: UtteranceScorer, as_json: 
               help="Where the model files go (default: the repository's models/).")
 @click.option("--max-minutes", type=float, default=28.0, show_default=True,
               help="Stop fine-tuning after this much training time (resumable).")
-@click.option("--epochs", type=float, default=1.0, show_default=True)
+@click.option("--epochs", type=float, default=2.0, show_default=True)
 @click.option("--threads", type=int, default=2, show_default=True)
 @click.option("--freeze-layers", type=int, default=None,
               help="Keep the embeddings and this many lower encoder layers frozen "

@@ -49,8 +49,8 @@ class FineTuneConfig:
     call_repeats: int = 10  # each call phrase is seen this many times per epoch
     call_weight: float = 1.5  # loss weight of a call phrase relative to a comment
     aux_weight: float = 0.5  # weight of the 28 GoEmotions label outputs
-    epochs: float = 1.0
-    freeze_layers: int = 3  # the embeddings and this many lower layers stay frozen
+    epochs: float = 2.0
+    freeze_layers: int = 0  # the embeddings and this many lower layers stay frozen
     threads: int = 2
     max_minutes: float = 25.0
     checkpoint_every: int = 40
