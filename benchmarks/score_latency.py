@@ -6,15 +6,14 @@ Rows (milliseconds per caller utterance, one at a time, p50/p95; CPU ms beside):
 2. the same with a max of 64 tokens;
 3. the same encoder exported to ONNX (pooling inside the graph), ONNX Runtime fp32,
    1 thread, max 64 tokens (``voice.embedding.OnnxSentenceEncoder(int8=False)``);
-4. the same ONNX graph with int8 dynamic quantization (per channel): the baseline head;
-5. the fine-tuned model (``minilm-finetuned``, int8 ONNX): the shipped default;
-6. the baseline head through the full call-level state (``CallFrustration.observe``:
+4. the same ONNX graph with int8 dynamic quantization (per channel): the shipped default;
+5. the fine-tuned model (``minilm-finetuned``, int8 ONNX), opt-in;
+6. the shipped default through the full call-level state (``CallFrustration.observe``:
    model, cues, baseline, smoothing, level, rising, reasons);
-7. the baseline head's state and the coach's topic matcher on the same utterance, each
+7. the frustration state and the coach's topic matcher on the same utterance, each
    embedding it (two encoder passes) vs sharing the pass (``voice.embedding`` reuses the
-   vector of a text it just embedded);
-8. the shipped default's state and the topic matcher (on the shared frozen encoder): what
-   a live call does per caller utterance.
+   vector of a text it just embedded): what the live call does per caller utterance;
+8. the same with the fine-tuned model, whose pass the topic matcher cannot share.
 
 Each step is timed over the same utterances; resident memory is read from /proc.
 
@@ -120,9 +119,9 @@ def main() -> None:
     fp32 = MiniLMHeadScorer(encoder=OnnxSentenceEncoder(default_encoder_path(), int8=False))
     rows["3 ONNX Runtime fp32, 1 thread, 64 tokens"] = summary(
         time_each(lambda t: fp32.score([t]), fresh(args.n, "c")))
-    rows["4 same, int8 weights (baseline head)"] = summary(
+    rows["4 same, int8 weights (shipped)"] = summary(
         time_each(lambda t: head.score([t]), fresh(args.n, "d")))
-    rows["5 fine-tuned MiniLM, ONNX int8 (shipped default)"] = summary(
+    rows["5 fine-tuned MiniLM, ONNX int8 (opt-in)"] = summary(
         time_each(lambda t: tuned.score([t]), fresh(args.n, "e")))
     call = CallFrustration("bench", head)
     clock = iter(range(10**6))
@@ -131,7 +130,7 @@ def main() -> None:
         t = 3.0 * next(clock)
         call.observe(Utterance("bench", "caller", text, t, t + 2.0, True))
 
-    rows["6 baseline head + full call-level state"] = summary(
+    rows["6 shipped default + full call-level state"] = summary(
         time_each(observe, fresh(args.n, "f")))
     topics = [Topic(id="refill", label="your refill", phrase="a refill", keywords=(),
                     examples=("I need a refill of my prescription",
@@ -149,7 +148,7 @@ def main() -> None:
 
     rows["7a state + topic matcher, two encoder passes"] = summary(
         time_each(both(own), fresh(args.n, "g")))
-    rows["7b state + topic matcher, one shared pass"] = summary(
+    rows["7b state + topic matcher, one shared pass (shipped)"] = summary(
         time_each(both(shared), fresh(args.n, "h")))
     shipped = CallFrustration("bench3", tuned)
 
@@ -158,10 +157,10 @@ def main() -> None:
         shipped.observe(Utterance("bench3", "caller", text, t, t + 2.0, True))
         shared.match(text, topics)
 
-    rows["8 fine-tuned + full state + topic matcher (shipped)"] = summary(
+    rows["8 fine-tuned + full state + topic matcher (opt-in)"] = summary(
         time_each(shipped_call, fresh(args.n, "i")))
     print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at the end")
-    print(f"baseline head load {load_s:.2f} s (ONNX export cached); RSS python {rss0:.0f} MiB "
+    print(f"shipped default load {load_s:.2f} s (ONNX export cached); RSS python {rss0:.0f} MiB "
           f"-> with the head {rss_shipped:.0f} MiB, + fine-tuned {rss_tuned:.0f} MiB; at the "
           f"end (all models) "
           f"{rss_mb():.0f} MiB")
