@@ -47,7 +47,7 @@ class FineTuneConfig:
     negatives_per_positive: float = 1.2  # calm rows kept per frustrated row (GoEmotions, XED)
     xed_weight: float = 1.0  # loss weight of an XED subtitle line (0: XED left out)
     call_repeats: int = 10  # each call phrase is seen this many times per epoch
-    call_weight: float = 1.5  # loss weight of a call phrase relative to a comment
+    call_weight: float = 4.0  # loss weight of a call phrase relative to a comment
     aux_weight: float = 0.5  # weight of the 28 GoEmotions label outputs
     epochs: float = 2.0
     freeze_layers: int = 0  # the embeddings and this many lower layers stay frozen
