@@ -150,8 +150,8 @@ def run_training(data_dir: Path, cache: Path, models_dir: Path, cfg: FineTuneCon
         "data": {
             "train": ["GoEmotions train (Apache-2.0; frustrated = anger|annoyance|disapproval|"
                       "disappointment; calm rows subsampled)",
-                      "models/xed/ XED English subtitles (CC BY 4.0; frustrated = anger; calm "
-                      "rows subsampled; split=train)" if cfg.xed_weight > 0 else "",
+                      *(["models/xed/ XED English subtitles (CC BY 4.0; frustrated = anger; "
+                         "calm rows subsampled; split=train)"] if cfg.xed_weight > 0 else []),
                       "models/call_phrases.jsonl split=train"],
             "choose_and_calibrate": ["GoEmotions dev", "models/call_phrases.jsonl split=dev",
                                      "MELD caller turns, MELD train split (formula choice only)"],
