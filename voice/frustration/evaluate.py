@@ -143,7 +143,7 @@ def _alarm(turn: dict[str, Any]) -> bool:
     return turn["level"] in UPSET or bool(turn["rising"])
 
 
-def _window(item: LabelledDialogue) -> list[int]:
+def catch_window(item: LabelledDialogue) -> list[int]:
     """The first frustrated caller turn and the next caller turn."""
     callers = [i for i, t in enumerate(item.dialogue.turns) if t.speaker == "caller"]
     first = next(i for i, lab in item.caller_labels() if lab)
@@ -152,12 +152,12 @@ def _window(item: LabelledDialogue) -> list[int]:
 
 def caught(item: LabelledDialogue, out: Sequence[dict[str, Any]]) -> bool:
     """Upset, escalating or rising on the first frustrated caller turn or the next one."""
-    return any(_alarm(out[i]) for i in _window(item))
+    return any(_alarm(out[i]) for i in catch_window(item))
 
 
 def rising_in_time(item: LabelledDialogue, out: Sequence[dict[str, Any]]) -> bool:
     """``rising`` on the first frustrated caller turn or the next one."""
-    return any(bool(out[i]["rising"]) for i in _window(item))
+    return any(bool(out[i]["rising"]) for i in catch_window(item))
 
 
 def evaluate(items: Sequence[LabelledDialogue], scorer: UtteranceScorer,
