@@ -3,7 +3,8 @@
 A raw model output of 0.6 means different things on different models; after
 ``Platt.apply`` it is meant to be "about 60 % of such utterances are frustrated"
 on the development data it was fitted on.  Platt keeps the order of scores (so
-AUC is unchanged) and has two numbers, stored in the model card.  Pure numpy.
+AUC is unchanged) and has two numbers, stored in the model card.  Numpy, and SciPy's
+minimiser for the Platt fit.
 """
 
 from __future__ import annotations
@@ -42,24 +43,27 @@ class Platt:
         return {"a": round(self.a, 6), "b": round(self.b, 6)}
 
 
-def fit_platt(p: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None,
-              iterations: int = 200) -> Platt:
-    """Fit Platt scaling by Newton's method on the weighted log-loss."""
+def fit_platt(p: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> Platt:
+    """Fit Platt scaling: the (a, b) of least weighted log-loss (SciPy's L-BFGS, exact
+    gradient).  Plain Newton steps from (1, 0) diverge when the raw model is overconfident,
+    so the minimiser is SciPy's rather than our own."""
+    from scipy.optimize import minimize
+
     x = logit(p)
     y = np.asarray(y, dtype=np.float64)
     w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=np.float64)
-    a, b = 1.0, 0.0
-    for _ in range(iterations):
-        q = sigmoid(a * x + b)
-        r = w * (q - y)
-        h = w * q * (1 - q) + 1e-9
-        grad = np.array([(r * x).sum(), r.sum()])
-        hess = np.array([[(h * x * x).sum(), (h * x).sum()], [(h * x).sum(), h.sum()]])
-        step = np.linalg.solve(hess + 1e-9 * np.eye(2), grad)
-        a, b = a - step[0], b - step[1]
-        if np.abs(step).max() < 1e-8:
-            break
-    return Platt(float(a), float(b))
+    w = w / w.sum()
+
+    def loss(ab: np.ndarray) -> tuple[float, np.ndarray]:
+        z = ab[0] * x + ab[1]
+        # log(1 + e^z) - y z, written stably; its gradient is (sigmoid(z) - y) [x, 1]
+        value = float((w * (np.logaddexp(0.0, z) - y * z)).sum())
+        r = w * (sigmoid(z) - y)
+        return value, np.array([(r * x).sum(), r.sum()])
+
+    result = minimize(loss, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B",
+                      options={"gtol": 1e-10, "ftol": 1e-14, "maxiter": 1000})
+    return Platt(float(result.x[0]), float(result.x[1]))
 
 
 @dataclass(frozen=True)
