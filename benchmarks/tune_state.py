@@ -14,6 +14,8 @@ calls ever reach upset; among those it maximises the mean share caught (MELD,
 calls) less a quarter of the share of calm dialogues ever marked rising.
 
 Per-utterance model scores are cached on disk (``--cache``) by scorer and text.
+``--write-card`` records the tuning chosen for the fine-tuned model in its model card,
+where ``voice.frustration.tuning_for`` finds it (the defaults are the head's).
 
     .venv/bin/python benchmarks/tune_state.py [--scorer finetuned|head] [--quick]
 """
@@ -248,6 +250,18 @@ def _model_stamp(kind: str) -> str:
     return stamp
 
 
+def write_state_tuning(card_path: Path, chosen: Tuning, how: str) -> dict:
+    """Record ``chosen`` in a fine-tuned model's card as its ``state_tuning`` (the fields
+    that differ from ``Tuning()``'s defaults), which ``voice.frustration.tuning_for`` reads."""
+    defaults = asdict(Tuning())
+    fields = {k: v for k, v in asdict(chosen).items() if v != defaults[k]}
+    card = json.loads(card_path.read_text())
+    card["state_tuning"] = {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
+    card["state_tuning_source"] = how
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    return card["state_tuning"]
+
+
 def main(argv: list[str] | None = None) -> None:
     """Search, report, and print the chosen tuning."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -266,6 +280,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="Search only the rising rule (the levels as shipped); "
                              "'today' is then the shipped levels with the rule before.")
     parser.add_argument("--out", type=Path, default=None, help="Write everything as JSON here.")
+    parser.add_argument("--write-card", action="store_true",
+                        help="With --scorer finetuned: record the chosen tuning in the model's "
+                             "card (models/frustration_minilm/card.json), which calls then use.")
     args = parser.parse_args(argv)
     sets = load_sets(default_data_dir(), args.limit, args.all)
     scorer = make_scorer(args.scorer, args.cache)
@@ -310,6 +327,12 @@ def main(argv: list[str] | None = None) -> None:
     print("\nchosen:", json.dumps(asdict(best)))
     if args.out:
         args.out.write_text(json.dumps({**result, "grid": rows}, indent=1))
+    if args.write_card and args.scorer == "finetuned":
+        how = (f"benchmarks/tune_state.py --scorer finetuned --limit {args.limit} "
+               f"{'--rising ' if args.rising else ''}on the development dialogues, "
+               f"{time.strftime('%Y-%m-%d')}")
+        card = REPO / "models" / "frustration_minilm" / "card.json"
+        print("written to the card:", json.dumps(write_state_tuning(card, best, how)))
 
 
 if __name__ == "__main__":

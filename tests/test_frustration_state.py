@@ -243,3 +243,39 @@ def test_jump_far_above_the_callers_baseline_is_rising_on_that_turn():
     scores = [0.1, 0.2, 0.15, 0.9]
     _, states = _run([(f"line {i}", s) for i, s in enumerate(scores)])
     assert [s.rising for s in states] == [False, False, False, True]
+
+
+class TunedTableScorer(TableScorer):
+    """A fake scorer whose model carries its own state tuning, as a model card can."""
+
+    name = "tuned-table"
+
+    def __init__(self, table: dict[str, float], state_tuning: dict) -> None:
+        super().__init__(table)
+        self.state_tuning = state_tuning
+
+
+def test_a_scorer_that_carries_its_own_tuning_gets_it_and_others_get_the_defaults():
+    from voice.frustration.dialogues import CachedScorer
+    from voice.frustration.state import Tuning
+
+    table = {"a": 0.05, "b": 0.45, "c": 0.45}
+    own = TunedTableScorer(table, {"enter": [0.2, 0.35, 0.6], "alpha": 0.9})
+    call = CallFrustration("CA1", own)
+    assert call.tuning.enter == (0.2, 0.35, 0.6) and call.tuning.alpha == 0.9
+    assert call.tuning.rising_min == Tuning().rising_min
+    states = [call.observe(_caller(t, 3.0 * i)) for i, t in enumerate("abc")]
+    assert states[-1].level == "upset"  # 0.45 is upset on this model's scale
+    default = CallFrustration("CA2", TableScorer(table))
+    assert default.tuning == Tuning()
+    assert [default.observe(_caller(t, 3.0 * i)).level for i, t in enumerate("abc")][-1] == "calm"
+    assert CallFrustration("CA3", CachedScorer(own)).tuning == call.tuning  # wrappers pass it on
+
+
+def test_a_state_tuning_with_an_unknown_field_is_refused_by_name():
+    import pytest
+
+    from voice.frustration.state import tuning_for
+
+    with pytest.raises(ValueError, match="unknown field.*upset_at"):
+        tuning_for(TunedTableScorer({}, {"upset_at": 0.5}))

@@ -56,10 +56,11 @@ def load_sentiment(config: Config) -> Loaded[UtteranceScorer]:
     """Load the frustration scorer (the offline default or VOICE_SENTIMENT_MODEL)."""
     if not config.load_sentiment_model:
         return Loaded(None, "disabled (VOICE_LOAD_SENTIMENT_MODEL=0)")
-    from voice.frustration import load_scorer
+    from voice.frustration import load_scorer, tuning_for
 
     try:
         scorer = load_scorer(config.sentiment_model)
+        tuning_for(scorer)  # a model card's state tuning is checked here, not mid-call
     except Exception as exc:
         log.error("sentiment model failed to load, frustration detection is off: %s", exc)
         return Loaded(None, f"failed: {exc}")

@@ -16,7 +16,7 @@ from voice.frustration.model import (
     load_scorer,
     scorer_from_env,
 )
-from voice.frustration.state import CallFrustration, CallSummary, Tuning
+from voice.frustration.state import CallFrustration, CallSummary, Tuning, tuning_for
 
 __all__ = [
     "ENV_VAR",
@@ -30,6 +30,7 @@ __all__ = [
     "ScorerLoadError",
     "Turn",
     "Tuning",
+    "tuning_for",
     "UtteranceScorer",
     "audio_cues",
     "load_scorer",

@@ -92,6 +92,7 @@ class CachedScorer:
     def __init__(self, scorer: UtteranceScorer) -> None:
         self.inner = scorer
         self.name = scorer.name
+        self.state_tuning = getattr(scorer, "state_tuning", None)
         self._cache: dict[str, float] = {}
 
     def prefetch(self, texts: Sequence[str]) -> None:

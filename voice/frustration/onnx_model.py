@@ -48,6 +48,8 @@ class FineTunedScorer:
         cal = self.card["score"].get("calibration") or {}
         self.calibration = Platt(float(cal.get("a", 1.0)), float(cal.get("b", 0.0)))
         self.max_length = int(self.card["max_length"])
+        # the call-level state's tuning chosen for this model on development dialogues
+        self.state_tuning: dict[str, Any] = dict(self.card.get("state_tuning") or {})
         self.tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
         self.tokenizer.no_padding()  # the packaged tokenizer.json pads every text to 128
         self.tokenizer.enable_truncation(self.max_length)

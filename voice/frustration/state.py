@@ -9,7 +9,8 @@ words are frustrated and well above the caller's own per-call baseline (the mean
 their earlier utterances in this call), applies hysteresis to
 the level (calm / tense / upset / escalating) and emits ``events.FrustrationState``.
 The ``Tuning`` defaults were chosen on development dialogues by
-``benchmarks/tune_state.py`` (see the README), not by hand.  At the end of the
+``benchmarks/tune_state.py`` (see the README), not by hand, for the default scorer; a
+model that carries its own tuning (``tuning_for``) gets that one.  At the end of the
 call ``summary()`` says whether a manager should review it, and why.
 Deterministic: same utterances, same states.
 """
@@ -17,7 +18,8 @@ Deterministic: same utterances, same states.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 from voice.events import LEVELS, FrustrationState, Level, Utterance
 from voice.frustration.cues import (
@@ -70,6 +72,21 @@ class Tuning:
     max_reasons: int = 5
 
 
+def tuning_for(scorer: UtteranceScorer) -> Tuning:
+    """The state tuning chosen on development dialogues for this scorer's model: the
+    ``state_tuning`` the scorer carries (the fine-tuned model's card, written by
+    ``benchmarks/tune_state.py --write-card``) over the defaults, which were chosen for the
+    default scorer.  Raises ``ValueError`` on a field ``Tuning`` does not have."""
+    overrides: dict[str, Any] = dict(getattr(scorer, "state_tuning", None) or {})
+    known = {f.name for f in fields(Tuning)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"state_tuning of {scorer.name}: unknown field(s) {', '.join(unknown)}")
+    if "enter" in overrides:
+        overrides["enter"] = tuple(float(x) for x in overrides["enter"])
+    return replace(Tuning(), **overrides)
+
+
 @dataclass(frozen=True)
 class CallSummary:
     """How tense a call got, and whether (and why) a manager should review it."""
@@ -101,7 +118,7 @@ class CallFrustration:
     ) -> None:
         self.call_sid = call_sid
         self.scorer = scorer
-        self.tuning = tuning or Tuning()
+        self.tuning = tuning or tuning_for(scorer)
         self.level: Level = "calm"
         self.score = self.tuning.prior
         self._smoothed: deque[float] = deque(maxlen=max(3, self.tuning.trend_window))
