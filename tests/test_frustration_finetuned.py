@@ -74,3 +74,32 @@ def test_texts_are_scored_unpadded_whatever_the_packaged_tokenizer_pads_to(score
     folder_padding = json.loads((default_finetuned_dir() / "tokenizer.json").read_text())
     assert folder_padding["padding"] is not None
     assert len(scorer.tokenizer.encode("Okay.").ids) < 8
+
+
+def test_the_model_card_carries_the_state_tuning_chosen_for_it_and_calls_use_it(scorer):
+    from voice.frustration.state import CallFrustration, Tuning, tuning_for
+
+    card = json.loads((default_finetuned_dir() / "card.json").read_text())
+    assert card["state_tuning"], "tune_state.py --write-card records the state for this model"
+    assert "tune_state.py" in card["state_tuning_source"]
+    tuning = tuning_for(scorer)
+    assert tuning != Tuning()
+    assert list(tuning.enter) == list(card["state_tuning"].get("enter", Tuning().enter))
+    assert CallFrustration("CA1", scorer).tuning == tuning
+
+
+def test_a_card_with_a_bad_state_tuning_fails_at_load_and_the_service_says_why(tmp_path):
+    import shutil
+
+    from voice.config import Config
+    from voice.loading import load_sentiment
+
+    model = tmp_path / "model"
+    shutil.copytree(default_finetuned_dir(), model)
+    card = json.loads((model / "card.json").read_text())
+    card["state_tuning"] = {"upset_at": 0.5}
+    (model / "card.json").write_text(json.dumps(card))
+    loaded = load_sentiment(Config.for_testing(load_sentiment_model=True,
+                                               sentiment_model=str(model)))
+    assert loaded.value is None
+    assert "unknown field(s) upset_at" in loaded.status

@@ -23,7 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from voice.frustration.training import SEED, call_rows, goemotions_rows, text_digest, xed_rows
+from voice.frustration.training import (
+    SEED,
+    XED_EMOTIONS,
+    call_rows,
+    goemotions_rows,
+    text_digest,
+    xed_rows,
+)
 
 GE_LABELS = (
     "admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion",
@@ -31,7 +38,8 @@ GE_LABELS = (
     "excitement", "fear", "gratitude", "grief", "joy", "love", "nervousness", "neutral",
     "optimism", "pride", "realization", "relief", "remorse", "sadness", "surprise",
 )
-OUTPUTS = ("frustrated", *GE_LABELS)
+XED_OUTPUTS = tuple(f"xed_{emotion}" for emotion in XED_EMOTIONS)
+OUTPUTS = ("frustrated", *GE_LABELS, *XED_OUTPUTS)
 PLAN_AFTER_STEPS = 12  # the schedule is fitted to the time budget after this many steps
 
 
@@ -44,11 +52,12 @@ class FineTuneConfig:
     lr: float = 5e-5
     head_lr: float = 1e-3
     warmup: float = 0.06
-    negatives_per_positive: float = 1.2  # calm rows kept per frustrated row (GoEmotions, XED)
+    negatives_per_positive: float = 1.2  # calm GoEmotions rows kept per frustrated row
     xed_weight: float = 1.0  # loss weight of an XED subtitle line (0: XED left out)
+    xed_negatives_per_positive: float = 3.0  # calm XED lines kept per angry one
     call_repeats: int = 10  # each call phrase is seen this many times per epoch
     call_weight: float = 4.0  # loss weight of a call phrase relative to a comment
-    aux_weight: float = 0.5  # weight of the 28 GoEmotions label outputs
+    aux_weight: float = 0.5  # weight of the 28 GoEmotions and 8 XED label outputs
     epochs: float = 2.0
     freeze_layers: int = 0  # the embeddings and this many lower layers stay frozen
     threads: int = 2
@@ -78,13 +87,13 @@ def _tokenizer(encoder_dir: Path, max_length: int) -> Any:
     return tok
 
 
-def _subsample_calm(rows: list[dict[str, Any]], cfg: FineTuneConfig,
+def _subsample_calm(rows: list[dict[str, Any]], per_positive: float,
                     rng: np.random.Generator) -> tuple[list[dict[str, Any]], int, int]:
-    """Every frustrated row and ``negatives_per_positive`` calm rows for each; the rows,
-    how many frustrated and how many calm rows there were."""
+    """Every frustrated row and ``per_positive`` calm rows for each; the rows, how many
+    frustrated and how many calm rows there were."""
     pos = [r for r in rows if r["frustrated"]]
     neg = [r for r in rows if not r["frustrated"]]
-    keep = rng.choice(len(neg), size=min(len(neg), int(len(pos) * cfg.negatives_per_positive)),
+    keep = rng.choice(len(neg), size=min(len(neg), int(len(pos) * per_positive)),
                       replace=False)
     return pos + [neg[i] for i in sorted(keep)], len(pos), len(neg)
 
@@ -94,9 +103,10 @@ def build_training_set(data_dir: Path, encoder_dir: Path, cache: Path,
     """GoEmotions and XED train (calm rows subsampled) plus repeated call phrases,
     tokenised once."""
     rng = np.random.default_rng(cfg.seed)
-    ge_rows, ge_pos, ge_neg = _subsample_calm(goemotions_rows(data_dir, "train"), cfg, rng)
-    xed, xed_pos, _ = (_subsample_calm(xed_rows("train"), cfg, rng) if cfg.xed_weight > 0
-                       else ([], 0, 0))
+    ge_rows, ge_pos, ge_neg = _subsample_calm(goemotions_rows(data_dir, "train"),
+                                              cfg.negatives_per_positive, rng)
+    xed, xed_pos, _ = (_subsample_calm(xed_rows("train"), cfg.xed_negatives_per_positive, rng)
+                       if cfg.xed_weight > 0 else ([], 0, 0))
     calls = call_rows(split="train")
     texts = ([r["text"] for r in ge_rows] + [r["text"] for r in calls] * cfg.call_repeats
              + [r["text"] for r in xed])
@@ -108,13 +118,17 @@ def build_training_set(data_dir: Path, encoder_dir: Path, cache: Path,
         targets[i, 0] = float(r["frustrated"])
         for label in r["labels"]:
             targets[i, 1 + GE_LABELS.index(label)] = 1.0
-        masks[i] = 1.0
+        masks[i, : 1 + len(GE_LABELS)] = 1.0
     for k, r in enumerate(calls * cfg.call_repeats):
         targets[n_ge + k, 0] = float(r["frustrated"])
         masks[n_ge + k, 0] = 1.0
+    xed_first = OUTPUTS.index(XED_OUTPUTS[0])
     for k, r in enumerate(xed):
         targets[n_ge + n_calls + k, 0] = float(r["frustrated"])
+        for label in r["labels"]:
+            targets[n_ge + n_calls + k, xed_first + XED_EMOTIONS.index(label)] = 1.0
         masks[n_ge + n_calls + k, 0] = 1.0
+        masks[n_ge + n_calls + k, xed_first:] = 1.0
     weights = np.ones(len(texts), dtype=np.float32)
     weights[n_ge:n_ge + n_calls] = cfg.call_weight
     weights[n_ge + n_calls:] = cfg.xed_weight

@@ -42,6 +42,8 @@ FORMULAS: dict[str, tuple[str, ...]] = {
     "frustrated output": ("frustrated",),
     "noisy-OR anger|annoyance|disgust": ("anger", "annoyance", "disgust"),
     "noisy-OR frustrated|anger|disgust": ("frustrated", "anger", "disgust"),
+    "noisy-OR frustrated|XED anger": ("frustrated", "xed_anger"),
+    "noisy-OR frustrated|XED anger|XED disgust": ("frustrated", "xed_anger", "xed_disgust"),
 }
 Progress = Callable[[str], None]
 
