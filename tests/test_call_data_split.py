@@ -10,12 +10,10 @@ so it catches rewordings of the same sentence, not two lines about the same topi
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from collections import Counter
-from pathlib import Path
 
-from voice.frustration.training import CALL_DIALOGUES, CALL_HELDOUT, CALL_PHRASES
+from voice.frustration.training import CALL_DIALOGUES, CALL_HELDOUT, CALL_PHRASES, read_jsonl
 
 WORD = re.compile(r"[a-z']+")
 # Words that carry no content of their own in a front-desk line (courtesy, pronouns, glue).
@@ -44,19 +42,15 @@ def _too_close(a: str, b: str) -> tuple[float, float] | None:
     return (ratio, overlap) if ratio >= MAX_RATIO or overlap >= MAX_CONTENT_OVERLAP else None
 
 
-def _jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-
-
 def _judged_on() -> list[tuple[str, str]]:
-    lines = [(f"call_dialogues {d['id']}", t["text"]) for d in _jsonl(CALL_DIALOGUES)
+    lines = [(f"call_dialogues {d['id']}", t["text"]) for d in read_jsonl(CALL_DIALOGUES)
              if d["split"] == "eval" for t in d["turns"]
              if t["speaker"] == "caller" and t["text"]]
-    return lines + [("call_utterances", row["text"]) for row in _jsonl(CALL_HELDOUT)]
+    return lines + [("call_utterances", row["text"]) for row in read_jsonl(CALL_HELDOUT)]
 
 
 def test_no_training_or_dev_phrase_paraphrases_an_evaluation_caller_line() -> None:
-    phrases = _jsonl(CALL_PHRASES)
+    phrases = read_jsonl(CALL_PHRASES)
     close = [f"{where}: {line!r} ~ {p['split']} {p['text']!r} "
              f"(ratio {c[0]:.2f}, overlap {c[1]:.2f})"
              for where, line in _judged_on() for p in phrases
@@ -65,7 +59,7 @@ def test_no_training_or_dev_phrase_paraphrases_an_evaluation_caller_line() -> No
 
 
 def test_call_phrases_hold_each_line_once() -> None:
-    counts = Counter(row["text"] for row in _jsonl(CALL_PHRASES))
+    counts = Counter(row["text"] for row in read_jsonl(CALL_PHRASES))
     assert [text for text, n in counts.items() if n > 1] == []
 
 
